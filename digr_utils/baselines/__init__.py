@@ -1,0 +1,1 @@
+"""Baselines every later model is compared against."""

@@ -1,0 +1,231 @@
+"""SASRec (Kang & McAuley, 2018): a small causal transformer over item-ID sequences.
+
+The strongest ID-only baseline of the paper's table. With ``item_features`` (for example the
+shop's true motives, one-hot) each item's vector becomes ID embedding + Linear(features), so a
+new arrival that no training sequence contains can still be reached through what it shares.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from digr_utils.config import pick_device, seed_everything
+from digr_utils.data.dataset import Split
+from digr_utils.metrics import evaluate
+
+_IGNORE = -100  # cross-entropy's ignore_index: padded positions have no target
+
+
+class SASRec:
+    """Next-item model: item + position embeddings, causal self-attention, tied output scoring.
+
+    Items never seen in training are handled as items that arrive *after* training: they are left
+    out of the training softmax (which would only learn to push them down), and with
+    ``zero_unseen_ids`` their ID embedding (small at init, normal std 0.02) is set to zero, so
+    their score comes from ``item_features`` alone, or is 0 without features.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        max_len: int = 20,
+        hidden: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 2,
+        dropout: float = 0.2,
+        item_features: np.ndarray | None = None,
+        seed: int = 0,
+        zero_unseen_ids: bool = True,
+    ):
+        features = None
+        if item_features is not None:
+            features = np.asarray(item_features, dtype=np.float32)
+            if features.ndim != 2 or features.shape[0] != n_items:
+                raise ValueError(
+                    f"SASRec: `item_features` must be (n_items, n_features) = ({n_items}, F), got "
+                    f"shape {features.shape}; give one row per item, in item-id order."
+                )
+        self.n_items, self.max_len, self.seed = n_items, max_len, seed
+        self.zero_unseen_ids = zero_unseen_ids
+        self.device = torch.device(pick_device())
+        self.history: list[dict] = []
+        seed_everything(seed)
+        self._net = _Net(n_items, max_len, hidden, n_layers, n_heads, dropout, features).to(self.device)
+
+    def fit(
+        self,
+        split: Split,
+        epochs: int = 20,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        patience: int = 3,
+        verbose: bool = True,
+    ) -> SASRec:
+        """Train on every prefix of ``split.train``; keep the weights with the best valid NDCG@10.
+
+        Stops after ``patience`` epochs without improvement. ``history`` gets one entry per epoch.
+        """
+        if split.n_items != self.n_items:
+            raise ValueError(
+                f"SASRec: built for {self.n_items} items but the split has {split.n_items}; "
+                "construct SASRec(n_items=split.n_items, ...)."
+            )
+        seed_everything(self.seed)
+        seen = torch.as_tensor(split.train_counts > 0, device=self.device)
+        self._net.set_seen(seen, zero_unseen_ids=self.zero_unseen_ids)
+        inputs, targets = _training_windows(split.train, self.max_len, pad=self.n_items)
+        lengths = (targets != _IGNORE).sum(axis=1)
+        optimiser = torch.optim.AdamW(self._net.parameters(), lr=lr)
+        rng = np.random.default_rng(self.seed)
+        best_score, best_state, best_epoch, stale = -1.0, None, 0, 0
+        self.history = []
+        bar = tqdm(range(1, epochs + 1), desc="SASRec", leave=False, disable=not verbose)
+        for epoch in bar:
+            loss = self._train_epoch(inputs, targets, lengths, rng, batch_size, optimiser)
+            score = evaluate(self, split, "valid", ks=(10,))["all"]["NDCG@10"]
+            self.history.append({"epoch": epoch, "loss": loss, "valid_NDCG@10": score})
+            bar.set_postfix(loss=f"{loss:.3f}", valid_ndcg10=f"{score:.4f}")
+            if score > best_score:
+                best_score, best_epoch, stale = score, epoch, 0
+                best_state = copy.deepcopy(self._net.state_dict())
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+        bar.close()
+        if best_state is not None:
+            self._net.load_state_dict(best_state)
+        if verbose:
+            print(f"SASRec: {len(self.history)} epochs, best valid NDCG@10 {best_score:.4f} "
+                  f"at epoch {best_epoch}, final loss {self.history[-1]['loss']:.3f}")
+        return self
+
+    def recommend(self, histories: Sequence[np.ndarray], k: int, batch_size: int = 1024) -> np.ndarray:
+        """Top-``k`` item ids per history, an ``(n, k)`` int array, best first."""
+        seqs, lengths = _right_padded(histories, self.max_len, pad=self.n_items)
+        self._net.eval()
+        out = []
+        with torch.inference_mode(), self._autocast():
+            table = self._net.item_table()
+            for start in range(0, len(seqs), batch_size):
+                seq = torch.as_tensor(seqs[start:start + batch_size], device=self.device)
+                last = torch.as_tensor(np.maximum(lengths[start:start + batch_size] - 1, 0),
+                                       device=self.device)
+                states = self._net.encode(seq, table)
+                final = states[torch.arange(len(seq), device=self.device), last]
+                scores = final.float() @ table[: self.n_items].float().T
+                out.append(scores.topk(min(k, self.n_items), dim=1).indices.cpu().numpy())
+        return np.concatenate(out) if out else np.empty((0, k), dtype=np.int64)
+
+    def _train_epoch(self, inputs, targets, lengths, rng, batch_size, optimiser) -> float:
+        """One pass over the training windows in a shuffled order; returns the mean loss."""
+        self._net.train()
+        order = rng.permutation(len(inputs))
+        total, n_targets = 0.0, 0
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = int(lengths[idx].max())  # right padding: columns past the longest are all pad
+            seq = torch.as_tensor(inputs[idx, :width], device=self.device)
+            tgt = torch.as_tensor(targets[idx, :width], device=self.device)
+            with self._autocast():
+                table = self._net.item_table()
+                states = self._net.encode(seq, table)
+                keep = tgt != _IGNORE
+                logits = states[keep].float() @ table[: self.n_items].float().T
+                loss = nn.functional.cross_entropy(logits, tgt[keep])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * int(keep.sum())
+            n_targets += int(keep.sum())
+        return total / max(n_targets, 1)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.device.type == "cuda")
+
+
+class _Net(nn.Module):
+    """The network; item ``n_items`` is the padding item (a zero vector)."""
+
+    def __init__(self, n_items, max_len, hidden, n_layers, n_heads, dropout, features):
+        super().__init__()
+        self.n_items = n_items
+        self.item_emb = nn.Parameter(torch.randn(n_items + 1, hidden) * 0.02)
+        self.pos_emb = nn.Parameter(torch.randn(max_len, hidden) * 0.02)
+        self.register_buffer("id_mask", torch.ones(n_items + 1, 1))
+        self.id_mask[n_items] = 0.0
+        if features is not None:
+            padded = np.vstack([features, np.zeros((1, features.shape[1]), dtype=np.float32)])
+            self.register_buffer("features", torch.as_tensor(padded))
+            self.feature_proj = nn.Linear(features.shape[1], hidden, bias=False)
+            nn.init.normal_(self.feature_proj.weight, std=0.02)
+        else:
+            self.features, self.feature_proj = None, None
+        layer = nn.TransformerEncoderLayer(
+            hidden, n_heads, dim_feedforward=hidden, dropout=dropout, activation="gelu",
+            batch_first=True, norm_first=True,
+        )
+        # nested tensors do not apply to norm_first layers; saying so avoids a warning
+        self.encoder = nn.TransformerEncoder(layer, n_layers, norm=nn.LayerNorm(hidden),
+                                             enable_nested_tensor=False)
+        self.dropout = nn.Dropout(dropout)
+        self.scale = math.sqrt(hidden)
+
+    def set_seen(self, seen: torch.Tensor, zero_unseen_ids: bool) -> None:
+        """Zero the ID part of items absent from training (when asked) and of the padding item."""
+        self.id_mask[: self.n_items, 0] = seen.float() if zero_unseen_ids else 1.0
+
+    def item_table(self) -> torch.Tensor:
+        """Every item's vector, ``(n_items + 1, hidden)``: ID embedding (+ projected features)."""
+        table = self.item_emb * self.id_mask
+        if self.feature_proj is not None:
+            table = table + self.feature_proj(self.features)
+        return table
+
+    def encode(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Hidden state after each position of right-padded ``seq`` (B, L); later pads never leak."""
+        length = seq.shape[1]
+        x = self.dropout(table[seq] * self.scale + self.pos_emb[:length])
+        causal = nn.Transformer.generate_square_subsequent_mask(length, device=seq.device)
+        return self.encoder(x, mask=causal, is_causal=True)
+
+
+def _training_windows(train: Sequence[np.ndarray], max_len: int, pad: int):
+    """Right-padded (inputs, targets) windows; every training item after the first is a target once.
+
+    A sequence longer than ``max_len + 1`` is cut into windows from its end, overlapping by one
+    item, so each target keeps as much context as the window allows.
+    """
+    rows_in, rows_tgt = [], []
+    for seq in train:
+        seq = np.asarray(seq, dtype=np.int64)
+        for end in range(len(seq), 1, -max_len):
+            window = seq[max(0, end - max_len - 1):end]
+            rows_in.append(window[:-1])
+            rows_tgt.append(window[1:])
+    inputs = np.full((len(rows_in), max_len), pad, dtype=np.int64)
+    targets = np.full((len(rows_in), max_len), _IGNORE, dtype=np.int64)
+    for r, (a, b) in enumerate(zip(rows_in, rows_tgt)):
+        inputs[r, : len(a)] = a
+        targets[r, : len(b)] = b
+    return inputs, targets
+
+
+def _right_padded(histories: Sequence[np.ndarray], max_len: int, pad: int):
+    """The last ``max_len`` items of each history, left-aligned in an (n, max_len) array, + lengths."""
+    full = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories] + [np.empty(0, np.int64)])
+    lengths = np.minimum(full, max_len)
+    starts = np.cumsum(full) - lengths  # index in ``flat`` of each kept window's first item
+    cols = np.arange(max_len)
+    valid = cols[None, :] < lengths[:, None]
+    index = np.where(valid, starts[:, None] + cols[None, :], 0)
+    seqs = np.where(valid, flat[index] if len(flat) else pad, pad)
+    return seqs, lengths

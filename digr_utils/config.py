@@ -1,0 +1,95 @@
+"""Presets, device choice, seeding and artifact paths: the knobs every notebook shares.
+
+A preset fixes the sizes of a run. It comes from a notebook's ``parameters`` cell, and the
+environment variable ``DIGR_PRESET`` overrides it (that is how the tests run every notebook on
+``ci``); papermill overrides the parameters cell itself.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+#: The repository root (the folder holding ``data/`` and ``notebooks/``).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of one run of the course. ``n_users``/``n_items`` size the bundled shop."""
+
+    name: str
+    n_users: int
+    n_items: int
+    seed: int = 0
+    max_history: int = 20
+    k_core: int = 5
+    embed_batch_size: int = 64
+    epochs: int = 10
+    batch_size: int = 256
+
+
+PRESETS: dict[str, Preset] = {
+    # ci: the whole test suite in minutes on 2 CPU cores.
+    "ci": Preset("ci", n_users=400, n_items=200, epochs=2, batch_size=128),
+    # tutorial: a few minutes per notebook on a laptop CPU; big enough that effects show.
+    "tutorial": Preset("tutorial", n_users=2000, n_items=1000, epochs=12),
+    # full: a GPU; larger shop (or real Amazon data), larger batches.
+    "full": Preset("full", n_users=40000, n_items=6000, epochs=30, batch_size=2048,
+                   embed_batch_size=512),
+}
+
+DEFAULT_PRESET = "tutorial"
+
+
+def get_preset(name: str | None = None, **overrides) -> Preset:
+    """The preset named by ``DIGR_PRESET`` if set, else ``name``, else ``tutorial``.
+
+    Keyword overrides replace single fields (``get_preset("ci", epochs=1)``).
+    """
+    chosen = os.environ.get("DIGR_PRESET") or name or DEFAULT_PRESET
+    if chosen not in PRESETS:
+        raise ValueError(
+            f"unknown preset {chosen!r} (from "
+            f"{'DIGR_PRESET' if os.environ.get('DIGR_PRESET') else 'the argument'}); "
+            f"valid presets: {', '.join(PRESETS)}"
+        )
+    return replace(PRESETS[chosen], **overrides)
+
+
+def pick_device(prefer: str | None = None) -> str:
+    """``cuda`` if available, else ``mps``, else ``cpu``; ``prefer`` or ``DIGR_DEVICE`` overrides."""
+    import torch
+
+    wanted = prefer or os.environ.get("DIGR_DEVICE")
+    if wanted:
+        return wanted
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so a CPU run repeats exactly."""
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:  # torch is a dependency, but seeding must not be what fails
+        return
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def artifacts_dir(preset: str | Preset, stage: str | None = None) -> Path:
+    """``artifacts/<preset>/<stage>/`` under the repo (or ``DIGR_ARTIFACTS``), created on demand."""
+    name = preset.name if isinstance(preset, Preset) else preset
+    root = Path(os.environ.get("DIGR_ARTIFACTS", REPO_ROOT / "artifacts"))
+    path = root / name / stage if stage else root / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

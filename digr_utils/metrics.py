@@ -1,0 +1,98 @@
+"""One evaluator for every model: full-ranking HR@K and NDCG@K, split by warm and new targets.
+
+Protocol (stated in every notebook): leave-one-out, each model ranks *all* items for each user
+(no sampled negatives), and we score the top-K list against the single held-out item. Items
+already in the history are not removed from the ranking, for every model alike (a generative
+model decoding a semantic ID cannot easily exclude them either).
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from digr_utils.data.dataset import Split
+
+DEFAULT_KS = (5, 10)
+
+
+class Recommender(Protocol):
+    """Anything that turns histories into a ranked top-K list of item ids."""
+
+    def recommend(self, histories: Sequence[np.ndarray], k: int) -> np.ndarray:
+        """An ``(n_users, k)`` int array, best item first."""
+        ...
+
+
+def hit_rate(topk: np.ndarray, targets: np.ndarray, k: int) -> float:
+    """Share of users whose target is among their first ``k`` recommendations."""
+    return float(_hits(topk, targets, k).any(axis=1).mean()) if len(targets) else 0.0
+
+
+def ndcg(topk: np.ndarray, targets: np.ndarray, k: int) -> float:
+    """Mean NDCG@k with one relevant item: 1/log2(rank+1) at its rank, 0 if missing."""
+    if not len(targets):
+        return 0.0
+    hits = _hits(topk, targets, k)
+    gains = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
+    return float((hits * gains).sum(axis=1).mean())
+
+
+def _hits(topk: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
+    topk = np.asarray(topk)
+    if topk.ndim != 2 or topk.shape[0] != len(targets):
+        raise ValueError(f"topk must be (n_users, K) with n_users={len(targets)}, got {topk.shape}")
+    if topk.shape[1] < k:
+        raise ValueError(f"asked for @{k} but only {topk.shape[1]} recommendations per user")
+    return topk[:, :k] == np.asarray(targets)[:, None]
+
+
+def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks: Sequence[int] = DEFAULT_KS) -> dict:
+    """``{"HR@5": …, "NDCG@5": …, "HR@10": …, …}`` for one set of users."""
+    out = {}
+    for k in ks:
+        out[f"HR@{k}"] = hit_rate(topk, targets, k)
+        out[f"NDCG@{k}"] = ndcg(topk, targets, k)
+    return out
+
+
+def evaluate(
+    model: Recommender, split: Split, which: str = "test", ks: Sequence[int] = DEFAULT_KS
+) -> dict:
+    """Score ``model`` on the ``which`` part of ``split``: all users, warm targets, new arrivals.
+
+    Returns ``{"all": {...}, "warm": {...}, "new": {...}, "n_users": …, "n_new": …}``.
+    New-arrival targets are items never seen in training (the split's ``new_items``).
+    """
+    histories, targets = split.histories(which), split.targets(which)
+    topk = np.asarray(model.recommend(histories, max(ks)))
+    is_new = split.target_is_new(which)
+    return {
+        "all": ranking_metrics(topk, targets, ks),
+        "warm": ranking_metrics(topk[~is_new], targets[~is_new], ks),
+        "new": ranking_metrics(topk[is_new], targets[is_new], ks),
+        "n_users": int(len(targets)),
+        "n_new": int(is_new.sum()),
+    }
+
+
+def coverage(topk: np.ndarray, n_items: int) -> float:
+    """Share of the catalogue that appears in at least one user's list."""
+    return float(len(np.unique(np.asarray(topk))) / n_items)
+
+
+def intra_list_diversity(topk: np.ndarray, item_vectors: np.ndarray) -> float:
+    """Mean pairwise cosine *distance* between the items of each list, averaged over users.
+
+    ``item_vectors`` are item embeddings (rows); 0 means every list repeats one kind of item.
+    """
+    topk = np.asarray(topk)
+    if topk.shape[1] < 2:
+        raise ValueError("intra-list diversity needs lists of at least 2 items")
+    v = np.asarray(item_vectors, dtype=np.float64)
+    v = v / np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+    lists = v[topk]  # (users, k, d)
+    sims = np.einsum("ukd,uld->ukl", lists, lists)
+    k = topk.shape[1]
+    off_diag = (sims.sum(axis=(1, 2)) - np.trace(sims, axis1=1, axis2=2)) / (k * (k - 1))
+    return float(np.mean(1.0 - off_diag))
