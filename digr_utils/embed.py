@@ -75,7 +75,8 @@ def nearest_neighbors(
     if not exclude_self:
         return idx.astype(np.int64), scores
     keep = idx != np.arange(n)[:, None]
-    # Among tied duplicates faiss may rank self below position 0, or past the k+1 returned.
+    # Self is usually first, but among exact duplicates it can rank later or fall outside the
+    # k+1 returned; rows without self drop their last hit instead.
     keep[keep.all(axis=1), -1] = False
     return idx[keep].reshape(n, k).astype(np.int64), scores[keep].reshape(n, k)
 
@@ -135,7 +136,7 @@ def _tfidf(texts: list[str]) -> np.ndarray:
         x = TruncatedSVD(TFIDF_DIM, random_state=0).fit_transform(x)
     else:
         x = x.toarray()
-    # SVD of fewer texts than TFIDF_DIM, or a small vocabulary, gives fewer columns: pad so the width is fixed.
+    # Few texts or a small vocabulary give fewer columns; zero-pad so the width is always fixed.
     x = np.pad(x, ((0, 0), (0, TFIDF_DIM - x.shape[1])))
     return _normalise(x)
 

@@ -96,3 +96,15 @@ def intra_list_diversity(topk: np.ndarray, item_vectors: np.ndarray) -> float:
     k = topk.shape[1]
     off_diag = (sims.sum(axis=(1, 2)) - np.trace(sims, axis1=1, axis2=2)) / (k * (k - 1))
     return float(np.mean(1.0 - off_diag))
+
+
+def results_table(results: dict[str, dict], k: int = 10) -> "pd.DataFrame":
+    """One row per model from :func:`evaluate` outputs: HR@k and NDCG@k on all, warm, new."""
+    import pandas as pd
+
+    rows = {
+        name: {f"{part} {metric}@{k}": r[part][f"{metric}@{k}"]
+               for part in ("all", "warm", "new") for metric in ("HR", "NDCG")}
+        for name, r in results.items()
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").round(4)

@@ -91,7 +91,8 @@ def test_minilm_cache_encodes_only_new_texts(tmp_path, monkeypatch):
         return real_encode(texts, **kwargs)
 
     monkeypatch.setattr(model, "encode", spy)
-    second = encode(["camping tent", "baby blanket", "yoga mat", "baby blanket"], cache_dir=tmp_path)
+    texts = ["camping tent", "baby blanket", "yoga mat", "baby blanket"]
+    second = encode(texts, cache_dir=tmp_path)
     assert seen == [["baby blanket"]]  # cached texts skipped, the repeat encoded once
     np.testing.assert_array_equal(second[[2, 0]], first)
     np.testing.assert_array_equal(second[1], second[3])

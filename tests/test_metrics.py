@@ -89,7 +89,9 @@ def test_evaluate_splits_warm_and_new_targets():
     assert model.calls == [([[0, 1, 3, 2], [1, 2, 0], [0, 2, 3, 1]], 2)]
     assert out["n_users"] == 3 and out["n_new"] == 1
     g2 = 1 / math.log2(3)
-    assert out["all"] == pytest.approx({"HR@1": 1 / 3, "NDCG@1": 1 / 3, "HR@2": 2 / 3, "NDCG@2": (1 + g2) / 3})
+    assert out["all"] == pytest.approx(
+        {"HR@1": 1 / 3, "NDCG@1": 1 / 3, "HR@2": 2 / 3, "NDCG@2": (1 + g2) / 3}
+    )
     assert out["warm"] == pytest.approx({"HR@1": 0.5, "NDCG@1": 0.5, "HR@2": 0.5, "NDCG@2": 0.5})
     assert out["new"] == pytest.approx({"HR@1": 0.0, "NDCG@1": 0.0, "HR@2": 1.0, "NDCG@2": g2})
 

@@ -31,7 +31,8 @@ def test_ranking_by_count_ties_to_lower_id():
 
 def test_hit_rate_through_evaluate():
     out = evaluate(Popularity().fit(_split()), _split(), ks=(2, 3))
-    # list [2, 1, 0]: user 0's target 1 at rank 2, user 1's target 0 at rank 3, user 2's new item 4 missing
+    # list [2, 1, 0]: user 0's target 1 at rank 2, user 1's target 0 at rank 3,
+    # user 2's target 4 (the new arrival) missing
     assert out["all"]["HR@2"] == pytest.approx(1 / 3)
     assert out["all"]["HR@3"] == pytest.approx(2 / 3)
     assert out["n_new"] == 1 and out["new"]["HR@3"] == 0.0

@@ -28,7 +28,9 @@ class SASRec:
     Items never seen in training are handled as items that arrive *after* training: they are left
     out of the training softmax (which would only learn to push them down), and with
     ``zero_unseen_ids`` their ID embedding (small at init, normal std 0.02) is set to zero, so
-    their score comes from ``item_features`` alone, or is 0 without features.
+    their score comes from ``item_features`` alone; without features such an item has no vector
+    at all and is ranked last. With ``zero_unseen_ids=False`` they keep their untrained initial
+    vector, as in a plain ID model, and land wherever that random vector puts them.
     """
 
     def __init__(
@@ -76,10 +78,15 @@ class SASRec:
                 f"SASRec: built for {self.n_items} items but the split has {split.n_items}; "
                 "construct SASRec(n_items=split.n_items, ...)."
             )
+        inputs, targets = _training_windows(split.train, self.max_len, pad=self.n_items)
+        if epochs < 1 or not len(inputs):
+            raise ValueError(
+                f"SASRec.fit: need epochs >= 1 (got {epochs}) and at least one training sequence "
+                f"of 2+ items (got {len(inputs)}); check `epochs` and `split.train`."
+            )
         seed_everything(self.seed)
         seen = torch.as_tensor(split.train_counts > 0, device=self.device)
         self._net.set_seen(seen, zero_unseen_ids=self.zero_unseen_ids)
-        inputs, targets = _training_windows(split.train, self.max_len, pad=self.n_items)
         lengths = (targets != _IGNORE).sum(axis=1)
         optimiser = torch.optim.AdamW(self._net.parameters(), lr=lr)
         rng = np.random.default_rng(self.seed)
@@ -87,7 +94,7 @@ class SASRec:
         self.history = []
         bar = tqdm(range(1, epochs + 1), desc="SASRec", leave=False, disable=not verbose)
         for epoch in bar:
-            loss = self._train_epoch(inputs, targets, lengths, rng, batch_size, optimiser)
+            loss = self._train_epoch(inputs, targets, lengths, rng, batch_size, optimiser, ~seen)
             score = evaluate(self, split, "valid", ks=(10,))["all"]["NDCG@10"]
             self.history.append({"epoch": epoch, "loss": loss, "valid_NDCG@10": score})
             bar.set_postfix(loss=f"{loss:.3f}", valid_ndcg10=f"{score:.4f}")
@@ -120,10 +127,11 @@ class SASRec:
                 states = self._net.encode(seq, table)
                 final = states[torch.arange(len(seq), device=self.device), last]
                 scores = final.float() @ table[: self.n_items].float().T
+                scores = scores.masked_fill(self._net.no_vector, float("-inf"))
                 out.append(scores.topk(min(k, self.n_items), dim=1).indices.cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, k), dtype=np.int64)
 
-    def _train_epoch(self, inputs, targets, lengths, rng, batch_size, optimiser) -> float:
+    def _train_epoch(self, inputs, targets, lengths, rng, batch_size, optimiser, unseen) -> float:
         """One pass over the training windows in a shuffled order; returns the mean loss."""
         self._net.train()
         order = rng.permutation(len(inputs))
@@ -138,6 +146,7 @@ class SASRec:
                 states = self._net.encode(seq, table)
                 keep = tgt != _IGNORE
                 logits = states[keep].float() @ table[: self.n_items].float().T
+                logits = logits.masked_fill(unseen, float("-inf"))
                 loss = nn.functional.cross_entropy(logits, tgt[keep])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -161,6 +170,7 @@ class _Net(nn.Module):
         self.pos_emb = nn.Parameter(torch.randn(max_len, hidden) * 0.02)
         self.register_buffer("id_mask", torch.ones(n_items + 1, 1))
         self.id_mask[n_items] = 0.0
+        self.register_buffer("no_vector", torch.zeros(n_items, dtype=torch.bool))
         if features is not None:
             padded = np.vstack([features, np.zeros((1, features.shape[1]), dtype=np.float32)])
             self.register_buffer("features", torch.as_tensor(padded))
@@ -179,8 +189,9 @@ class _Net(nn.Module):
         self.scale = math.sqrt(hidden)
 
     def set_seen(self, seen: torch.Tensor, zero_unseen_ids: bool) -> None:
-        """Zero the ID part of items absent from training (when asked) and of the padding item."""
+        """Zero the ID part of items absent from training (when asked); mark items left vectorless."""
         self.id_mask[: self.n_items, 0] = seen.float() if zero_unseen_ids else 1.0
+        self.no_vector[:] = ~seen if zero_unseen_ids and self.feature_proj is None else False
 
     def item_table(self) -> torch.Tensor:
         """Every item's vector, ``(n_items + 1, hidden)``: ID embedding (+ projected features)."""

@@ -54,7 +54,10 @@ _2023 = _Release("amazon2023", "Amazon 2023", "{}.jsonl", "meta_{}.jsonl",
 
 
 def load_amazon_2014(folder: str | Path, category: str, k: int | None = 5) -> Dataset:
-    """Amazon 2014 ``reviews_<category>_5.json.gz`` + ``meta_<category>.json.gz`` (Python-literal lines)."""
+    """Amazon 2014 ``reviews_<category>_5.json.gz`` + ``meta_<category>.json.gz``.
+
+    The 2014 metadata lines are Python literals, not JSON; they are read with ``ast.literal_eval``.
+    """
     return _load_raw(_2014, Path(folder), category, k)
 
 
@@ -64,7 +67,11 @@ def load_amazon_2018(folder: str | Path, category: str, k: int | None = 5) -> Da
 
 
 def load_amazon_2023(folder: str | Path, category: str, k: int | None = 5) -> Dataset:
-    """Amazon 2023 ``<category>.jsonl[.gz]`` + ``meta_<category>.jsonl[.gz]``; timestamps stay in ms."""
+    """Amazon 2023 ``<category>.jsonl[.gz]`` + ``meta_<category>.jsonl[.gz]``.
+
+    Items are ``parent_asin`` (variants merged, as the release's own benchmarks do); timestamps
+    stay in milliseconds (``meta["time_unit"] == "ms"``).
+    """
     return _load_raw(_2023, Path(folder), category, k)
 
 
@@ -95,8 +102,9 @@ def load_minionerec(folder: str | Path, name: str, k: int | None = None) -> Data
     The CSVs hold one row per (history of up to 10 items, next item) and no timestamps, so each
     user's sequence is rebuilt: rows are read train → valid → test in file order, a row whose
     history is the tail of the sequence so far extends it by its target, any other row starts a
-    new sequence (its history + target), and the longest sequence per user is kept. History
-    before a user's first row is lost beyond those 10 items. Only items that occur are kept.
+    new sequence (its history + target), and each user's longest sequence is kept (the first on
+    ties). History before a user's first row is lost beyond those 10 items. Only items that
+    occur in some row are kept.
     """
     folder = Path(folder)
     item_path = _find(folder, "{}.item.json", name, "MiniOneRec items ({id: {title, ...}})")
@@ -110,7 +118,7 @@ def load_minionerec(folder: str | Path, name: str, k: int | None = None) -> Data
         for user, history, target in _csv_rows(path):
             own = chains.setdefault(user, [])
             seq = own[-1] if own else None
-            if seq is not None and len(history) <= len(seq) and seq[len(seq) - len(history):] == history:
+            if seq is not None and history and _ends_with(seq, history):
                 seq.append(target)
             else:
                 own.append(history + [target])
@@ -121,7 +129,7 @@ def load_minionerec(folder: str | Path, name: str, k: int | None = None) -> Data
 
 
 def load(folder: str | Path, fmt: str, name: str, **kwargs) -> Dataset:
-    """One call for every format: ``fmt`` is one of :data:`FORMATS`, ``name`` the category or file stem."""
+    """Any format in one call: ``fmt`` is a key of :data:`FORMATS`, ``name`` the category/stem."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown Amazon format {fmt!r}; use one of {', '.join(FORMATS)}")
     return FORMATS[fmt](folder, name, **kwargs)
@@ -167,7 +175,9 @@ def _load_raw(rel: _Release, folder: Path, category: str, k: int | None) -> Data
     needed = set(ds.items["item_id"])
     texts = {}
     for n, rec in _records(meta, literal=rel.literal_meta, only=(rel.item, needed)):
-        texts.setdefault(_str_field(rec, rel.item, meta, n), _item_text(rec))
+        item = _str_field(rec, rel.item, meta, n)
+        if item in needed and item not in texts:  # the 2018 files repeat some items; keep the first
+            texts[item] = _item_text(rec)
     return _with_text(ds, texts)
 
 
@@ -192,7 +202,9 @@ def _records(path: Path, literal: bool = False,
              only: tuple[str, set[str]] | None = None) -> Iterator[tuple[int, dict]]:
     """(line number, record) for each non-blank line. With ``only=(field, ids)`` a line whose
     ``field`` visibly holds an id outside ``ids`` is skipped unparsed (metadata files are GBs)."""
-    quick = re.compile(rf"""["']{re.escape(only[0])}["']\s*:\s*["']([^"']*)["']""") if only else None
+    quick = None
+    if only:
+        quick = re.compile(rf"""["']{re.escape(only[0])}["']\s*:\s*["']([^"']*)["']""")
     kind = "a Python dict literal" if literal else "a JSON object"
     with _open_text(path) as lines:
         for n, line in enumerate(lines, 1):
@@ -256,7 +268,8 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, list[str], str]]:
             n = reader.line_num
             for field in ("user_id", "item_id"):
                 if not row[field]:
-                    raise ValueError(f"{path} line {n}: missing field {field!r}; fix or delete that row")
+                    raise ValueError(f"{path} line {n}: missing field {field!r}; "
+                                     "fix or delete that row")
             try:
                 history = ast.literal_eval(row["history_item_id"])
                 if not isinstance(history, list):
@@ -265,6 +278,10 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, list[str], str]]:
                 raise ValueError(f"{path} line {n}: field 'history_item_id' is not a list literal "
                                  f"({row['history_item_id']!r}); fix or delete that row") from None
             yield row["user_id"], [str(h) for h in history], row["item_id"]
+
+
+def _ends_with(seq: list[str], tail: list[str]) -> bool:
+    return len(tail) <= len(seq) and seq[len(seq) - len(tail):] == tail
 
 
 def _read_json(path: Path) -> dict:
@@ -280,7 +297,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _read_item_json(path: Path) -> dict[str, dict[str, str]]:
-    """{item_id: text fields} from an LC-Rec/MiniOneRec ``.item.json``; {} when the file is absent."""
+    """{item_id: text fields} from an LC-Rec/MiniOneRec ``.item.json``; {} if the file is absent."""
     if not path.exists():
         return {}
     texts = {}
@@ -351,7 +368,7 @@ def _unrepr_list(value):
 
 
 def _clean(value) -> str:
-    """Plain text: lists joined by spaces, HTML tags dropped, entities decoded, whitespace collapsed."""
+    """Plain text: lists joined by spaces, HTML tags dropped, entities decoded, spaces collapsed."""
     if value is None:
         return ""
     if isinstance(value, list):

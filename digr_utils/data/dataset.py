@@ -50,11 +50,8 @@ class Dataset:
 
     def text(self, fields: tuple[str, ...] = ("title", "description")) -> list[str]:
         """The surface text of every item: the named columns joined, what an encoder reads."""
-        parts = [self.items[f].fillna("").astype(str) for f in fields]
-        joined = parts[0]
-        for p in parts[1:]:
-            joined = joined.str.cat(p, sep=". ")
-        return [t.strip(". ") for t in joined]
+        columns = [self.items[f].fillna("").astype(str).str.strip(". ").tolist() for f in fields]
+        return [". ".join(p for p in parts if p) for parts in zip(*columns)]
 
     def stats(self) -> dict:
         """Sizes and densities a reader compares against the paper's datasets."""
@@ -81,9 +78,15 @@ def from_sequences(
 
     ``items`` (indexed by the source's item id) supplies text; items that appear in
     interactions but not in ``items`` get empty text. Without ``timestamps`` the position in
-    the sequence is the time.
+    the sequence is the time. Users with an empty sequence are left out.
     """
-    user_ids = list(sequences)
+    user_ids = [u for u, seq in sequences.items() if len(seq)]
+    if timestamps is not None:
+        for uid in user_ids:
+            got = len(timestamps.get(uid, ()))
+            if got != len(sequences[uid]):
+                raise ValueError(f"{name}: user {uid!r} has {len(sequences[uid])} items but "
+                                 f"{got} timestamps; give one timestamp per item")
     item_ids: dict[str, int] = {}
     rows_u, rows_i, rows_t = [], [], []
     for u, uid in enumerate(user_ids):

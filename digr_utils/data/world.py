@@ -74,6 +74,18 @@ class Shop:
     def motive_sets(self) -> list[set[str]]:
         return [set(m) for m in self.item_motives]
 
+    def motive_ids(self) -> list[tuple[int, ...]]:
+        """Each item's motives as integer ids (positions in :data:`MOTIVES`)."""
+        index = {k: j for j, k in enumerate(MOTIVES)}
+        return [tuple(index[m] for m in ms) for ms in self.item_motives]
+
+    def motive_matrix(self) -> np.ndarray:
+        """A multi-hot ``(n_items, n_motives)`` matrix of the hidden motives."""
+        matrix = np.zeros((len(self.item_motives), len(MOTIVES)), dtype=np.float32)
+        for i, ids in enumerate(self.motive_ids()):
+            matrix[i, list(ids)] = 1.0
+        return matrix
+
 
 def generate_shop(config: ShopConfig) -> Shop:
     """Generate a shop from ``config`` (the same config always gives the same shop)."""
@@ -334,6 +346,7 @@ def _atomic_write(path: Path, data: bytes) -> str:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+    os.chmod(tmp, 0o644)  # mkstemp makes files private; data files are for everyone
     os.replace(tmp, path)
     return hashlib.sha256(data).hexdigest()
 

@@ -1,0 +1,52 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and pip:
+#   make run   - execute the notebooks in order (tutorial preset) into build/
+#   make test  - unit tests and every notebook on the small `ci` preset
+# Both create .venv and install the project into it first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The CPU build of PyTorch. On a GPU machine: make install TORCH=torch (or a CUDA wheel spec).
+TORCH  ?= torch==2.13.0
+PRESET ?= tutorial
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test unit notebooks lab clean data
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[notebooks,dev]"
+	touch $@
+
+run: install
+	mkdir -p build/figures
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb ($(PRESET))"; \
+	  DIGR_FIGURES=build/figures $(VENV)/bin/papermill --log-level WARNING -k python3 \
+	    -p PRESET $(PRESET) "$$nb" "build/$$(basename $$nb)" || exit 1; \
+	done
+	@echo "Executed notebooks and figures are in build/"
+
+test: unit notebooks
+
+unit: install
+	DIGR_PRESET=ci $(PY) -m pytest tests
+
+notebooks: install
+	DIGR_PRESET=ci $(PY) -m pytest --nbval-lax --nbval-current-env \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(NOTEBOOKS)
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+data: install
+	$(VENV)/bin/digr data --preset ci --regenerate
+	$(VENV)/bin/digr data --preset tutorial --regenerate
+
+clean:
+	rm -rf build artifacts

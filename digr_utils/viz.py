@@ -1,0 +1,98 @@
+"""Plots the notebooks share, so that a cell reads like a sentence and a figure looks the same
+wherever it appears. Every function returns its figure; :func:`save` also writes it to
+``$DIGR_FIGURES`` (``make run`` sets it to ``build/figures``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def save(fig: plt.Figure, name: str) -> plt.Figure:
+    """Save ``fig`` as ``$DIGR_FIGURES/<name>.png`` when that variable is set; return it."""
+    folder = os.environ.get("DIGR_FIGURES")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        fig.savefig(Path(folder) / f"{name}.png", dpi=120, bbox_inches="tight")
+    return fig
+
+
+def pipeline_diagram() -> plt.Figure:
+    """The DeepInterestGR pipeline on one page: stages, what flows between them, notebooks."""
+    stages = [
+        ("Items & users\n(shallow text)", "01"),
+        ("MLIM\nLLMs mine\ndeep interests", "02"),
+        ("RLDI\nreward-label\ninterests", "03"),
+        ("IEID\nRQ-VAE\nsemantic IDs", "04"),
+        ("SFT\nseq2seq over\nSID tokens", "05"),
+        ("GRPO\ninterest-aware\nreward", "06"),
+        ("Evaluate\nHR / NDCG", "07"),
+    ]
+    fig, ax = plt.subplots(figsize=(13, 2.8))
+    ax.set_xlim(0, len(stages) * 1.9)
+    ax.set_ylim(0, 2.4)
+    ax.axis("off")
+    colours = plt.cm.viridis(np.linspace(0.15, 0.85, len(stages)))
+    for i, ((label, nb), colour) in enumerate(zip(stages, colours)):
+        x = i * 1.9 + 0.1
+        ax.add_patch(plt.Rectangle((x, 0.5), 1.5, 1.4, color=colour, alpha=0.25, ec=colour, lw=2))
+        ax.text(x + 0.75, 1.2, label, ha="center", va="center", fontsize=9)
+        ax.text(x + 0.75, 0.25, f"notebook {nb}", ha="center", fontsize=8, color="dimgray")
+        if i:
+            ax.annotate("", xy=(x, 1.2), xytext=(x - 0.4, 1.2),
+                        arrowprops={"arrowstyle": "->", "lw": 1.5})
+    ax.text(0.1, 2.2, "Item quality q_i from RLDI feeds the GRPO reward; "
+            "interest text feeds the SIDs", fontsize=9, color="dimgray")
+    ax.set_title("DeepInterestGR: from shallow text to deep-interest semantic IDs")
+    return save(fig, "pipeline")
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], ncols: int = 8,
+               name: str | None = None) -> plt.Figure:
+    """A grid of small item images with a caption under each."""
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    return save(fig, name) if name else fig
+
+
+def scatter_by(coords: np.ndarray, labels: Sequence, ax: plt.Axes, title: str,
+               max_legend: int = 0) -> None:
+    """Scatter 2-D points coloured by a categorical label (legend only when few labels)."""
+    labels = np.asarray(labels)
+    names = sorted(set(labels))
+    cmap = plt.get_cmap("tab20", len(names))
+    for k, name in enumerate(names):
+        mask = labels == name
+        ax.scatter(coords[mask, 0], coords[mask, 1], s=9, color=cmap(k), label=name, alpha=0.8)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if len(names) <= max_legend:
+        ax.legend(fontsize=6, markerscale=1.5, loc="best")
+
+
+def bar_table(values: dict[str, float], title: str, xlabel: str, ax: plt.Axes | None = None,
+              colour: str = "tab:blue") -> plt.Axes:
+    """Horizontal bars with their value written at the end: for a handful of figures."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.45 * len(values) + 1))
+    names = list(values)
+    ax.barh(names, [values[n] for n in names], color=colour)
+    for y, n in enumerate(names):
+        ax.text(values[n], y, f" {values[n]:.3f}", va="center", fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.set_xlim(0, max(values.values()) * 1.25 if values else 1)
+    return ax

@@ -1,0 +1,84 @@
+"""The ``digr data`` command: last-line JSON, metrics.json, --data/--format and bad arguments."""
+import json
+
+import pytest
+
+from digr_utils.cli import main
+from digr_utils.data.world import shop_folder
+
+
+@pytest.fixture(autouse=True)
+def _artifacts(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGR_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.delenv("DIGR_PRESET", raising=False)
+    return tmp_path / "artifacts"
+
+
+def _last_json(capsys) -> dict:
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+def test_data_on_the_ci_shop(capsys, _artifacts):
+    assert main(["data", "--preset", "ci"]) == 0
+    figures = _last_json(capsys)
+    committed = json.loads((shop_folder("ci") / "checksums.json").read_text())
+    assert figures["dataset"] == "shop"
+    for key in ("users", "items", "interactions"):
+        assert figures[key] == committed[key], key
+    assert (figures["users"], figures["items"], figures["interactions"]) == (500, 225, 4782)
+    saved = json.loads((_artifacts / "ci" / "data" / "metrics.json").read_text())
+    assert saved == figures
+
+
+def test_explicit_preset_beats_the_environment(capsys, monkeypatch, _artifacts):
+    monkeypatch.setenv("DIGR_PRESET", "tutorial")
+    assert main(["data", "--preset", "ci"]) == 0
+    assert _last_json(capsys)["users"] == 500
+    assert (_artifacts / "ci" / "data" / "metrics.json").exists()
+
+
+def test_data_without_format_is_an_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "--preset", "ci", "--data", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "--data needs --format and --name" in capsys.readouterr().err
+
+
+def _write_letter(folder, name):
+    # 7 users, 7 items; user u buys items u, u+1, ..., u+4 (mod 7): every user 5 items and every
+    # item 5 users, an exact 5-core. User "z" (2 items, one only z buys) falls to the filter.
+    seqs = {f"u{u}": [f"i{(u + j) % 7}" for j in range(5)] for u in range(7)}
+    seqs["z"] = ["i0", "i9"]
+    (folder / f"{name}.inter.json").write_text(json.dumps(seqs))
+
+
+def test_data_from_letter_files(capsys, tmp_path, _artifacts):
+    _write_letter(tmp_path, "X")
+    code = main(["data", "--preset", "ci", "--data", str(tmp_path), "--format", "letter",
+                 "--name", "X"])
+    assert code == 0
+    figures = _last_json(capsys)
+    assert figures["dataset"] == "X"
+    assert (figures["users"], figures["items"], figures["interactions"]) == (7, 7, 35)
+    assert figures["mean_sequence_length"] == 5.0
+    assert figures["density"] == pytest.approx(35 / 49)
+    # each user's test target (item u+4) was a training item of users u+2, u+3 and u+4
+    assert figures["new_arrival_test_share"] == 0.0
+    # a real dataset's figures go beside, not over, the bundled shop's
+    assert (_artifacts / "ci" / "data-letter-X" / "metrics.json").exists()
+
+
+def test_data_from_a_missing_file_reports_and_returns_2(capsys, tmp_path):
+    code = main(["data", "--preset", "ci", "--data", str(tmp_path), "--format", "letter",
+                 "--name", "Nope"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("digr data: ") and "Nope" in err
+
+
+def test_unknown_preset_is_rejected(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "--preset", "huge"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
