@@ -81,8 +81,8 @@ class SASRec:
         inputs, targets = _training_windows(split.train, self.max_len, pad=self.n_items)
         if epochs < 1 or not len(inputs):
             raise ValueError(
-                f"SASRec.fit: need epochs >= 1 (got {epochs}) and at least one training sequence "
-                f"of 2+ items (got {len(inputs)}); check `epochs` and `split.train`."
+                f"SASRec.fit: need epochs >= 1 and a training sequence of 2+ items; got "
+                f"epochs={epochs} and {len(inputs)} such sequences. Check `epochs` and `split.train`."
             )
         seed_everything(self.seed)
         seen = torch.as_tensor(split.train_counts > 0, device=self.device)
@@ -201,9 +201,15 @@ class _Net(nn.Module):
         return table
 
     def encode(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """Hidden state after each position of right-padded ``seq`` (B, L); later pads never leak."""
+        """Hidden state after each position of right-padded ``seq`` (B, L); later pads never leak.
+
+        Positions count back from each sequence's last item, as SASRec's left padding does, so the
+        most recent item always has position 0, which every training window trains.
+        """
         length = seq.shape[1]
-        x = self.dropout(table[seq] * self.scale + self.pos_emb[:length])
+        n_real = (seq != self.n_items).sum(dim=1, keepdim=True)
+        back = (n_real - 1 - torch.arange(length, device=seq.device)).clamp(min=0)
+        x = self.dropout(table[seq] * self.scale + self.pos_emb[back])
         causal = nn.Transformer.generate_square_subsequent_mask(length, device=seq.device)
         return self.encoder(x, mask=causal, is_causal=True)
 

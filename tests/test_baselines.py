@@ -1,0 +1,140 @@
+"""Group popularity and SASRec on tiny hand-made splits whose right answers are known."""
+import numpy as np
+import pytest
+
+from digr_utils.baselines.group_popularity import GroupPopularity
+from digr_utils.baselines.sasrec import SASRec
+from digr_utils.data.dataset import Split
+from digr_utils.metrics import evaluate
+
+
+def _split(sequences, n_items: int, max_history: int = 20) -> Split:
+    """Leave-one-out over ``sequences`` (last item test, second-to-last validation)."""
+    seqs = [np.asarray(s, dtype=np.int64) for s in sequences]
+    return Split(
+        train=[s[:-2] for s in seqs],
+        valid_history=[s[:-2][-max_history:] for s in seqs],
+        valid_target=np.array([s[-2] for s in seqs]),
+        test_history=[s[:-1][-max_history:] for s in seqs],
+        test_target=np.array([s[-1] for s in seqs]),
+        n_items=n_items,
+        max_history=max_history,
+    )
+
+
+# --- group popularity ------------------------------------------------------------------------
+
+# Training counts 3, 1, 0, 4, 2 (+1 smoothing: 4, 2, 1, 5, 3); item 2 is a new arrival.
+# The two trailing items of each sequence are its validation and test targets.
+_TRAIN = [[3, 3, 3, 3, 0, 0], [0, 0, 0, 1, 4, 4, 0, 0]]
+_A, _B = 0, 1
+_ONE_GROUP = np.array([_A, _A, _A, _B, _B])  # A = {0, 1, 2} (total 7), B = {3, 4} (total 8)
+
+
+def test_group_popularity_recommends_the_popular_items_of_the_users_group():
+    model = GroupPopularity(_ONE_GROUP, recency_decay=0.5).fit(_split(_TRAIN, 5))
+    recs = model.recommend([np.array([1]), np.array([], dtype=np.int64)], k=5)
+    # history in A: A's items by share 4/7, 2/7, then the new arrival (1/7) ahead of every B
+    # item, though item 3 is the most popular overall; B's items follow by global popularity
+    assert recs[0].tolist() == [0, 1, 2, 3, 4]
+    # no history: every score is 0, so global popularity decides
+    assert recs[1].tolist() == [3, 0, 4, 1, 2]
+
+
+def test_group_popularity_weights_recent_items_more():
+    model = GroupPopularity(_ONE_GROUP, recency_decay=0.5).fit(_split(_TRAIN, 5))
+    recs = model.recommend([np.array([3, 0]), np.array([0, 3])], k=5)
+    # [3, 0]: A weight 1, B 0.5 -> 0: 4/7, 3: 0.5*5/8, 1: 2/7, 4: 0.5*3/8, 2: 1/7
+    assert recs[0].tolist() == [0, 3, 1, 4, 2]
+    # [0, 3]: A weight 0.5, B 1 -> 3: 5/8, 4: 3/8, 0: 2/7, 1: 1/7, 2: 1/14
+    assert recs[1].tolist() == [3, 4, 0, 1, 2]
+
+
+def test_group_popularity_takes_set_valued_groups_with_any_ids():
+    # item 2 serves both groups; ids 10 and 20 are renumbered internally
+    groups = [{10}, (10,), [10, 20], {20}, {20}]
+    model = GroupPopularity(groups, recency_decay=0.5).fit(_split(_TRAIN, 5))
+    recs = model.recommend([np.array([3]), np.array([1, 3])], k=5)
+    # group 20 = {2, 3, 4}, total 1 + 5 + 3 = 9: shares 1/9, 5/9, 3/9; 0 and 1 tie at 0 -> popularity
+    assert recs[0].tolist() == [3, 4, 2, 0, 1]
+    # [1, 3]: 10 weight 0.5, 20 weight 1 -> 0: 2/7; 2: 1/14 + 1/9 = 0.18 beats 1: 1/7 = 0.14
+    assert recs[1].tolist() == [3, 4, 0, 2, 1]
+
+
+def test_group_popularity_breaks_full_ties_by_lower_id():
+    model = GroupPopularity(np.array([0, 1, 2])).fit(_split([[0, 1, 2, 0, 0]], 3))
+    # counts 1, 1, 1 after dropping the two held-out items
+    assert model.recommend([np.array([2])], k=3).tolist() == [[2, 0, 1]]
+
+
+def test_group_popularity_rejects_groups_of_the_wrong_length():
+    with pytest.raises(ValueError, match="`groups` covers 3 items but the split has 5"):
+        GroupPopularity(np.array([0, 0, 1])).fit(_split(_TRAIN, 5))
+
+
+# --- SASRec ----------------------------------------------------------------------------------
+
+_CYCLE = 12  # every user walks 0 -> 1 -> ... -> 11 -> 0, starting anywhere
+_FIT = dict(epochs=30, batch_size=8, lr=5e-3, patience=30, verbose=False)
+
+
+def _cycle_split() -> Split:
+    starts = [s for s in range(_CYCLE) for _ in range(2)]
+    return _split([[(s + t) % _CYCLE for t in range(8)] for s in starts], _CYCLE)
+
+
+def test_sasrec_learns_a_deterministic_cycle():
+    split = _cycle_split()
+    model = SASRec(_CYCLE, max_len=8, hidden=32).fit(split, **_FIT)
+    assert evaluate(model, split, ks=(1,))["all"]["HR@1"] == 1.0
+    # a history longer than max_len is cut to its last 8 items and still continues the cycle
+    long = [np.arange(3, 18) % _CYCLE, np.arange(7, 22) % _CYCLE]
+    assert model.recommend(long, k=1)[:, 0].tolist() == [18 % _CYCLE, 22 % _CYCLE]
+    assert len(model.history) >= 1 and set(model.history[0]) == {"epoch", "loss", "valid_NDCG@10"}
+
+
+def test_sasrec_repeats_exactly_with_the_same_seed():
+    split = _cycle_split()
+    runs = [SASRec(_CYCLE, max_len=8, hidden=32, seed=3).fit(split, **{**_FIT, "epochs": 3})
+            for _ in range(2)]
+    assert runs[0].history == runs[1].history
+    histories = split.test_history
+    assert np.array_equal(runs[0].recommend(histories, 5), runs[1].recommend(histories, 5))
+
+
+# Three motives of 8 items each (A = 0-7, B = 8-15, C = 16-23); users buy at random within one
+# motive. Item 24 is a new arrival of motive B: in no training sequence.
+_PER, _NEW = 8, 24
+
+
+def _motive_split() -> tuple[Split, np.ndarray]:
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(g * _PER, (g + 1) * _PER, size=8) for g in range(3) for _ in range(16)]
+    motives = np.zeros((_NEW + 1, 3))
+    motives[np.arange(_NEW), np.arange(_NEW) // _PER] = 1
+    motives[_NEW, 1] = 1
+    return _split(seqs, _NEW + 1), motives
+
+
+def test_sasrec_reaches_a_new_arrival_only_through_its_features():
+    split, motives = _motive_split()
+    fit = {**_FIT, "epochs": 15, "batch_size": 16}
+    id_only = SASRec(_NEW + 1, max_len=8, hidden=32).fit(split, **fit)
+    featured = SASRec(_NEW + 1, max_len=8, hidden=32, item_features=motives).fit(split, **fit)
+    b_users = split.test_history[16:32]
+    others = np.r_[0:_PER, 2 * _PER:3 * _PER]
+
+    def rank(model, item):
+        recs = model.recommend(b_users, k=_NEW + 1)
+        return np.argmax(recs == item, axis=1)
+
+    # ID only: the new arrival has no vector at all and is ranked last for everyone
+    assert (rank(id_only, _NEW) == _NEW).all()
+    # with motives its vector is motive B's learned vector: ahead of every A and C item
+    new_rank = rank(featured, _NEW)
+    assert all((new_rank < rank(featured, j)).all() for j in others)
+
+
+def test_sasrec_rejects_features_with_the_wrong_number_of_rows():
+    with pytest.raises(ValueError, match="`item_features` must be"):
+        SASRec(5, item_features=np.zeros((4, 2)))
