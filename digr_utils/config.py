@@ -38,7 +38,7 @@ PRESETS: dict[str, Preset] = {
     # tutorial: a few minutes per notebook on a laptop CPU; big enough that effects show.
     "tutorial": Preset("tutorial", n_users=2000, n_items=1000, epochs=12),
     # full: a GPU; larger shop (or real Amazon data), larger batches.
-    "full": Preset("full", n_users=40000, n_items=6000, epochs=30, batch_size=2048,
+    "full": Preset("full", n_users=40000, n_items=20000, epochs=30, batch_size=2048,
                    embed_batch_size=512),
 }
 
@@ -79,6 +79,8 @@ def pick_device(prefer: str | None = None) -> str:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch so a CPU run repeats exactly."""
+    # cuBLAS needs this set before CUDA starts to run deterministically (a no-op on CPU)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)
     try:

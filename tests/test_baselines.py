@@ -55,7 +55,8 @@ def test_group_popularity_takes_set_valued_groups_with_any_ids():
     groups = [{10}, (10,), [10, 20], {20}, {20}]
     model = GroupPopularity(groups, recency_decay=0.5).fit(_split(_TRAIN, 5))
     recs = model.recommend([np.array([3]), np.array([1, 3])], k=5)
-    # group 20 = {2, 3, 4}, total 1 + 5 + 3 = 9: shares 1/9, 5/9, 3/9; 0 and 1 tie at 0 -> popularity
+    # group 20 = {2, 3, 4}, total 1 + 5 + 3 = 9: shares 1/9, 5/9, 3/9; then 0 and 1 (score 0)
+    # by popularity
     assert recs[0].tolist() == [3, 4, 2, 0, 1]
     # [1, 3]: 10 weight 0.5, 20 weight 1 -> 0: 2/7; 2: 1/14 + 1/9 = 0.18 beats 1: 1/7 = 0.14
     assert recs[1].tolist() == [3, 4, 0, 2, 1]
@@ -85,9 +86,11 @@ def _cycle_split() -> Split:
 
 def test_sasrec_learns_a_deterministic_cycle():
     split = _cycle_split()
-    model = SASRec(_CYCLE, max_len=8, hidden=32).fit(split, **_FIT)
+    # max_len 5 = the inputs of a 6-item training sequence, so every position the test reads
+    # was trained (a longer max_len leaves the test's oldest position an untrained embedding)
+    model = SASRec(_CYCLE, max_len=5, hidden=32).fit(split, **_FIT)
     assert evaluate(model, split, ks=(1,))["all"]["HR@1"] == 1.0
-    # a history longer than max_len is cut to its last 8 items and still continues the cycle
+    # a history longer than max_len is cut to its last 5 items and still continues the cycle
     long = [np.arange(3, 18) % _CYCLE, np.arange(7, 22) % _CYCLE]
     assert model.recommend(long, k=1)[:, 0].tolist() == [18 % _CYCLE, 22 % _CYCLE]
     assert len(model.history) >= 1 and set(model.history[0]) == {"epoch", "loss", "valid_NDCG@10"}

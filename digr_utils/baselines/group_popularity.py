@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 import numpy as np
-import scipy.sparse as sp
+import scipy.sparse as sparse
 
 from digr_utils.data.dataset import Split
 
@@ -17,9 +17,9 @@ class GroupPopularity:
     """Score each item by Σ_g P(g | history) · P(item | g), a mixture over the user's groups.
 
     ``groups[i]`` holds the group ids of item ``i`` (one or more; a 1-D int array means one group
-    per item). P(g | history) is the recency-weighted share of the history in group ``g`` (last
-    item weight 1, the one before ``recency_decay``, ...); P(item | g) is the item's training
-    count over its group's total. Ties go to global popularity, then to the lower item id.
+    per item). P(g | history) is taken proportional to the recency-weighted count of history items
+    in ``g`` (last item weight 1, the one before ``recency_decay``, ...); P(item | g) is the item's
+    training count over its group's total. Ties go to global popularity, then to the lower item id.
     """
 
     def __init__(self, groups: Sequence[Collection[int]] | np.ndarray, recency_decay: float = 0.7):
@@ -28,7 +28,7 @@ class GroupPopularity:
         self.recency_decay = recency_decay
         self._item_groups = _membership(groups)  # (n_items, n_groups), 0/1
         self.n_items = self._item_groups.shape[0]
-        self._item_given_group: sp.csr_matrix | None = None
+        self._item_given_group: sparse.csr_matrix | None = None
         self._tie_order: np.ndarray | None = None
 
     def fit(self, split: Split, smoothing: float = 1.0) -> GroupPopularity:
@@ -45,7 +45,8 @@ class GroupPopularity:
         counts = split.train_counts.astype(np.float64) + smoothing
         in_group = self._item_groups.multiply(counts[:, None]).tocsc()
         totals = np.asarray(in_group.sum(axis=0)).ravel()
-        self._item_given_group = sp.csr_matrix(in_group @ sp.diags(1.0 / np.maximum(totals, 1e-12)))
+        per_group = sparse.diags(1.0 / np.maximum(totals, 1e-12))
+        self._item_given_group = sparse.csr_matrix(in_group @ per_group)
         # most popular first, lower id first among equals: the order ties fall back to
         self._tie_order = np.lexsort((np.arange(self.n_items), -counts))
         return self
@@ -63,13 +64,13 @@ class GroupPopularity:
         return self._tie_order[best]
 
 
-def _membership(groups: Sequence[Collection[int]] | np.ndarray) -> sp.csr_matrix:
+def _membership(groups: Sequence[Collection[int]] | np.ndarray) -> sparse.csr_matrix:
     """The 0/1 item × group matrix, group ids renumbered densely."""
     per_item = [_group_ids(c) for c in groups]
     rows = np.repeat(np.arange(len(per_item)), [len(c) for c in per_item])
     ids, cols = np.unique(np.array([g for c in per_item for g in c], dtype=np.int64),
                           return_inverse=True)
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(per_item), len(ids)))
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(per_item), len(ids)))
 
 
 def _group_ids(entry) -> list[int]:
@@ -79,12 +80,15 @@ def _group_ids(entry) -> list[int]:
     return sorted({int(g) for g in entry})
 
 
-def _recency_matrix(histories: Sequence[np.ndarray], n_items: int, decay: float) -> sp.csr_matrix:
+def _recency_matrix(
+    histories: Sequence[np.ndarray], n_items: int, decay: float
+) -> sparse.csr_matrix:
     """Users × items weights: decay ** (steps from the end of the history), repeats summed."""
     lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
-    flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories] + [np.empty(0, np.int64)])
+    flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories]
+                          + [np.empty(0, np.int64)])
     ends = np.repeat(np.cumsum(lengths), lengths)
     steps_from_end = ends - 1 - np.arange(len(flat))
     rows = np.repeat(np.arange(len(histories)), lengths)
     weights = decay ** steps_from_end.astype(np.float64)
-    return sp.csr_matrix((weights, (rows, flat)), shape=(len(histories), n_items))
+    return sparse.csr_matrix((weights, (rows, flat)), shape=(len(histories), n_items))

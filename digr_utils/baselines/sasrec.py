@@ -58,7 +58,8 @@ class SASRec:
         self.device = torch.device(pick_device())
         self.history: list[dict] = []
         seed_everything(seed)
-        self._net = _Net(n_items, max_len, hidden, n_layers, n_heads, dropout, features).to(self.device)
+        self._net = _Net(n_items, max_len, hidden, n_layers, n_heads, dropout, features)
+        self._net.to(self.device)
 
     def fit(
         self,
@@ -71,7 +72,8 @@ class SASRec:
     ) -> SASRec:
         """Train on every prefix of ``split.train``; keep the weights with the best valid NDCG@10.
 
-        Stops after ``patience`` epochs without improvement. ``history`` gets one entry per epoch.
+        Stops after ``patience`` epochs without improvement. ``history`` gets one dict per epoch
+        (``epoch``, ``loss``, ``valid_NDCG@10``), for a training-curve plot.
         """
         if split.n_items != self.n_items:
             raise ValueError(
@@ -82,7 +84,8 @@ class SASRec:
         if epochs < 1 or not len(inputs):
             raise ValueError(
                 f"SASRec.fit: need epochs >= 1 and a training sequence of 2+ items; got "
-                f"epochs={epochs} and {len(inputs)} such sequences. Check `epochs` and `split.train`."
+                f"epochs={epochs} and {len(inputs)} such sequences. Check `epochs` and "
+                "`split.train`."
             )
         seed_everything(self.seed)
         seen = torch.as_tensor(split.train_counts > 0, device=self.device)
@@ -113,20 +116,23 @@ class SASRec:
                   f"at epoch {best_epoch}, final loss {self.history[-1]['loss']:.3f}")
         return self
 
-    def recommend(self, histories: Sequence[np.ndarray], k: int, batch_size: int = 1024) -> np.ndarray:
+    def recommend(
+        self, histories: Sequence[np.ndarray], k: int, batch_size: int = 1024
+    ) -> np.ndarray:
         """Top-``k`` item ids per history, an ``(n, k)`` int array, best first."""
         seqs, lengths = _right_padded(histories, self.max_len, pad=self.n_items)
         self._net.eval()
         out = []
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             table = self._net.item_table()
             for start in range(0, len(seqs), batch_size):
                 seq = torch.as_tensor(seqs[start:start + batch_size], device=self.device)
                 last = torch.as_tensor(np.maximum(lengths[start:start + batch_size] - 1, 0),
                                        device=self.device)
-                states = self._net.encode(seq, table)
-                final = states[torch.arange(len(seq), device=self.device), last]
-                scores = final.float() @ table[: self.n_items].float().T
+                with self._autocast():
+                    states = self._net.encode(seq, table)
+                final = states[torch.arange(len(seq), device=self.device), last].float()
+                scores = final @ table[: self.n_items].T  # float32 even on CUDA: exact ranking
                 scores = scores.masked_fill(self._net.no_vector, float("-inf"))
                 out.append(scores.topk(min(k, self.n_items), dim=1).indices.cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, k), dtype=np.int64)
@@ -145,7 +151,7 @@ class SASRec:
                 table = self._net.item_table()
                 states = self._net.encode(seq, table)
                 keep = tgt != _IGNORE
-                logits = states[keep].float() @ table[: self.n_items].float().T
+                logits = states[keep] @ table[: self.n_items].T
                 logits = logits.masked_fill(unseen, float("-inf"))
                 loss = nn.functional.cross_entropy(logits, tgt[keep])
             optimiser.zero_grad(set_to_none=True)
@@ -189,7 +195,7 @@ class _Net(nn.Module):
         self.scale = math.sqrt(hidden)
 
     def set_seen(self, seen: torch.Tensor, zero_unseen_ids: bool) -> None:
-        """Zero the ID part of items absent from training (when asked); mark items left vectorless."""
+        """Zero the ID part of items absent from training (if asked); mark vectorless items."""
         self.id_mask[: self.n_items, 0] = seen.float() if zero_unseen_ids else 1.0
         self.no_vector[:] = ~seen if zero_unseen_ids and self.feature_proj is None else False
 
@@ -236,9 +242,13 @@ def _training_windows(train: Sequence[np.ndarray], max_len: int, pad: int):
 
 
 def _right_padded(histories: Sequence[np.ndarray], max_len: int, pad: int):
-    """The last ``max_len`` items of each history, left-aligned in an (n, max_len) array, + lengths."""
+    """The last ``max_len`` items of each history, left-aligned in an (n, max_len) array.
+
+    Also returns how many items each row holds. Vectorised: no Python loop over users.
+    """
     full = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
-    flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories] + [np.empty(0, np.int64)])
+    flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories]
+                          + [np.empty(0, np.int64)])
     lengths = np.minimum(full, max_len)
     starts = np.cumsum(full) - lengths  # index in ``flat`` of each kept window's first item
     cols = np.arange(max_len)
