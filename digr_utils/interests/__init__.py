@@ -1,0 +1,1 @@
+"""Deep interest mining (MLIM): prompts, LLM backends, parsing, the mining cache."""
