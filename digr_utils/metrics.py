@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 import numpy as np
+import pandas as pd
 
 from digr_utils.data.dataset import Split
 
@@ -98,10 +99,8 @@ def intra_list_diversity(topk: np.ndarray, item_vectors: np.ndarray) -> float:
     return float(np.mean(1.0 - off_diag))
 
 
-def results_table(results: dict[str, dict], k: int = 10) -> "pd.DataFrame":
+def results_table(results: dict[str, dict], k: int = 10) -> pd.DataFrame:
     """One row per model from :func:`evaluate` outputs: HR@k and NDCG@k on all, warm, new."""
-    import pandas as pd
-
     rows = {
         name: {f"{part} {metric}@{k}": r[part][f"{metric}@{k}"]
                for part in ("all", "warm", "new") for metric in ("HR", "NDCG")}

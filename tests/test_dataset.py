@@ -1,5 +1,4 @@
 """from_sequences, k_core and leave_one_out on datasets small enough to follow by hand."""
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -103,7 +103,8 @@ def _make_items(config: ShopConfig, rng: np.random.Generator) -> pd.DataFrame:
     brands = _brands(rng)
     rows = []
     for i in range(config.n_items):
-        motive, ptype = pairs[i % len(pairs)] if i < len(pairs) else pairs[rng.integers(len(pairs))]
+        # every (motive, type) pair gets one item first, then pairs are drawn at random
+        motive, ptype = pairs[i] if i < len(pairs) else pairs[rng.integers(len(pairs))]
         motives = [motive]
         others = [m for m, mot in MOTIVES.items() if ptype in mot.types and m != motive]
         if rng.random() < config.two_motive_share and others:
