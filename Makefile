@@ -12,7 +12,7 @@ PRESET ?= tutorial
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit notebooks lab clean data
+.PHONY: install run test unit notebooks lab clean data checked-outputs
 
 install: $(STAMP)
 
@@ -40,6 +40,9 @@ unit: install
 notebooks: install
 	DIGR_PRESET=ci $(PY) -m pytest --nbval-lax --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(NOTEBOOKS)
+
+checked-outputs: install
+	DIGR_PRESET=ci $(PY) tests/refresh_checked_outputs.py $(NOTEBOOKS)
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/
