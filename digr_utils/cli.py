@@ -1,6 +1,6 @@
 """The ``digr`` command: the course's stages without notebooks.
 
-Every subcommand takes ``--preset``, builds what it needs, writes its artifacts under
+Every stage subcommand takes ``--preset``, builds what it needs, writes its artifacts under
 ``artifacts/<preset>/<stage>/`` and prints its key figures as one JSON object on the last line.
 """
 from __future__ import annotations
@@ -13,33 +13,64 @@ from pathlib import Path
 from digr_utils.config import PRESETS
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="digr", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    data = sub.add_parser("data", help="generate or load the dataset and split it; prints its statistics")
-    data.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                      help="sizes of the run; when left out: $DIGR_PRESET, else tutorial")
+
+    def stage(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="sizes of the run; when left out: $DIGR_PRESET, else tutorial")
+        p.add_argument("--data", type=Path, default=None,
+                       help="a folder of real Amazon data instead of the bundled shop")
+        p.add_argument("--format", dest="fmt", default=None,
+                       help="with --data: amazon2014 | amazon2018 | amazon2023 | letter | minionerec")
+        p.add_argument("--name", default=None,
+                       help="with --data: the category or file stem, e.g. Beauty or Instruments")
+        return p
+
+    data = stage("data", "generate or load the dataset and split it; prints its statistics")
     data.add_argument("--regenerate", action="store_true",
                       help="rewrite the bundled shop's files under data/ from its seed")
-    data.add_argument("--data", type=Path, default=None,
-                      help="a folder of real Amazon data instead of the bundled shop")
-    data.add_argument("--format", dest="fmt", default=None,
-                      help="with --data: amazon2014 | amazon2018 | amazon2023 | letter | minionerec")
-    data.add_argument("--name", default=None,
-                      help="with --data: the category or file stem, e.g. Beauty or Instruments")
+    mine = stage("mine", "MLIM: mine deep interests of every item with an LLM; prints their quality")
+    mine.add_argument("--backend", choices=["simulated", "smollm2", "openai"], default="simulated",
+                      help="simulated annotator panel, the bundled SmolLM2, or an OpenAI-compatible server")
+    mine.add_argument("--base-url", default=None, help="with --backend openai: e.g. http://localhost:8000/v1")
+    mine.add_argument("--model", default=None, help="with --backend openai: the served model's name")
+    serve = sub.add_parser("serve-llm", help="serve a local model over an OpenAI-compatible HTTP API")
+    serve.add_argument("--model", default=None, help="a transformers model folder (default: bundled SmolLM2)")
+    serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a classroom network")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key-env", default=None,
+                       help="name of an environment variable holding a key clients must send")
+    serve.add_argument("--max-tokens", type=int, default=256, help="most new tokens per answer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "serve-llm":
+        from digr_utils.interests.server import serve_forever
+
+        serve_forever(model=args.model, host=args.host, port=args.port,
+                      api_key_env=args.api_key_env, max_tokens=args.max_tokens)
+        return 0
 
     from digr_utils.config import get_preset
-    from digr_utils.pipeline import DataSpec, data_stage
+    from digr_utils import pipeline
 
     preset = get_preset(args.preset, use_env=args.preset is None)
     spec = None
     if args.data is not None:
         if not (args.fmt and args.name):
             parser.error("--data needs --format and --name (e.g. --format letter --name Instruments)")
-        spec = DataSpec(args.data, args.fmt, args.name)
+        spec = pipeline.DataSpec(args.data, args.fmt, args.name)
     try:
-        figures = data_stage(preset, spec, regenerate=args.regenerate)
+        if args.command == "data":
+            figures = pipeline.data_stage(preset, spec, regenerate=args.regenerate)
+        else:
+            figures = pipeline.mine_stage(preset, args.backend, args.base_url, args.model, spec)
     except (FileNotFoundError, ValueError) as err:
         print(f"digr {args.command}: {err}", file=sys.stderr)
         return 2

@@ -72,3 +72,97 @@ def save_metrics(preset: Preset, stage: str, figures: dict) -> Path:
     path = artifacts_dir(preset, stage) / "metrics.json"
     path.write_text(json.dumps(figures, indent=2) + "\n")
     return path
+
+
+def shipped_llm_answers(preset: Preset) -> Path:
+    """Where the precomputed answers of the bundled SmolLM2 for a preset's shop are shipped."""
+    from digr_utils.data.world import DATA_DIR
+
+    return DATA_DIR / "llm" / f"smollm2_{preset.name}.jsonl"
+
+
+def mine_stage(preset: str | Preset | None = None, backend: str = "simulated",
+               base_url: str | None = None, model: str | None = None,
+               spec: DataSpec | None = None, progress: bool = True) -> dict:
+    """MLIM: mine every item with ``backend`` (simulated | smollm2 | openai) and score it.
+
+    The simulated panel mines users too and is merged across its annotators. On the bundled
+    shop every answer set is scored against the hidden motives with one matcher
+    (:mod:`digr_utils.interests.judge`); on real data only counts and failures are reported.
+    """
+    import shutil
+
+    from digr_utils.interests import mining
+    from digr_utils.interests.judge import minilm_matcher, score
+
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    data = load_data(p, spec)
+    folder = artifacts_dir(p, "mine")
+    answers: dict[str, list] = {}
+    runs: dict[str, dict] = {}
+    if backend == "simulated":
+        if data.shop is None:
+            raise ValueError("the simulated panel reads the bundled shop's hidden motives; it "
+                             "cannot mine a real dataset: use --backend smollm2 or openai")
+        from digr_utils.interests.simulated import default_panel
+
+        for annotator in default_panel(p.seed):
+            answers[annotator.model], runs[annotator.model] = mining.mine_simulated(
+                annotator, data.shop, folder / f"{annotator.model}.jsonl", progress=progress)
+    else:
+        if backend == "smollm2":
+            from digr_utils.interests.backends import LocalHF
+
+            llm = LocalHF()
+            cache = folder / "smollm2.jsonl"
+            shipped = shipped_llm_answers(p)
+            if data.shop is not None and not cache.exists() and shipped.exists():
+                shutil.copyfile(shipped, cache)  # start from the answers shipped in data/
+        elif backend == "openai":
+            from digr_utils.interests.openai_client import OpenAICompatible
+
+            if not (base_url and model):
+                raise ValueError("--backend openai needs --base-url and --model")
+            llm = OpenAICompatible(base_url, model)
+            cache = folder / "openai.jsonl"
+        else:
+            raise ValueError(f"unknown backend {backend!r}; use simulated, smollm2 or openai")
+        answers[llm.model], runs[llm.model] = mining.mine_items(data.dataset, llm, cache,
+                                                                progress=progress)
+    quality = {}
+    if data.shop is not None:
+        matcher = minilm_matcher(artifacts_dir(p, "embeddings"))
+        truth = data.shop.motive_sets()
+        quality = {name: score(mined, truth, matcher) for name, mined in answers.items()}
+    figures = {"backend": backend, "dataset": data.dataset.name,
+               "llms": {name: {**{k: round(v, 4) for k, v in quality.get(name, {}).items()},
+                               **runs[name]} for name in answers}}
+    save_metrics(p, "mine", figures)
+    return figures
+
+
+def shipped_smollm2(preset: str | Preset | None = None) -> tuple[list, dict]:
+    """The bundled SmolLM2's precomputed answers for every item of the preset's shop.
+
+    Returns the answers in item order and the settings they were made with; written by
+    ``scripts/precompute_smollm2.py``. No model is loaded. The raw answers are parsed again
+    with the current parser, so an improved parser applies to the shipped answers too.
+    """
+    from digr_utils.interests.cache import MiningCache
+    from digr_utils.interests.parse import to_mined
+
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    path = shipped_llm_answers(p)
+    record_path = path.with_suffix(".json")
+    if not record_path.exists():
+        raise FileNotFoundError(f"{record_path} is missing; make it with "
+                                f"`python scripts/precompute_smollm2.py --preset {p.name}`")
+    record = json.loads(record_path.read_text())
+    cache = MiningCache(path)
+    ids = load_shop(p).dataset.items["item_id"]
+    mined = [cache.get((record["backend"], record["model"], record["prompt_key"], i)) for i in ids]
+    missing = [i for i, m in zip(ids, mined) if m is None]
+    if missing:
+        raise ValueError(f"{path}: no answer for {len(missing)} items ({missing[0]} first); finish "
+                         f"it with `python scripts/precompute_smollm2.py --preset {p.name}` (it resumes)")
+    return [to_mined(m.entity, m.backend, m.model, m.raw, m.tokens) for m in mined], record

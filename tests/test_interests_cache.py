@@ -38,18 +38,18 @@ def test_resume_calls_only_the_rest(tmp_path):
         return _answer(entity)
 
     with pytest.raises(KeyboardInterrupt):
-        mine_all(entities, interrupted, MiningCache(path), "v1", "fake", "m1", progress=False)
+        mine_all(entities, _each(interrupted), MiningCache(path), "v1", "fake", "m1", progress=False)
     assert called == ["a", "b"]
 
     called.clear()
-    results, summary = mine_all(entities, lambda e: called.append(e) or _answer(e),
+    results, summary = mine_all(entities, _each(lambda e: called.append(e) or _answer(e)),
                                 MiningCache(path), "v1", "fake", "m1", progress=False)
     assert called == ["c", "d", "e"]
     assert [m.entity for m in results] == entities
     assert {k: summary[k] for k in ("calls", "cache_hits", "failures", "tokens")} == \
         {"calls": 3, "cache_hits": 2, "failures": 0, "tokens": 30}
 
-    _, again = mine_all(entities, lambda e: pytest.fail("a full cache must not call"),
+    _, again = mine_all(entities, _each(lambda e: pytest.fail("a full cache must not call")),
                         MiningCache(path), "v1", "fake", "m1", progress=False)
     assert (again["calls"], again["cache_hits"]) == (0, 5)
 
@@ -62,11 +62,29 @@ def test_a_failing_call_is_recorded_and_retried_next_run(tmp_path):
             raise TimeoutError("server did not answer")
         return _answer(entity)
 
-    results, summary = mine_all(["a", "b", "c"], flaky, cache, "v1", "fake", "m1", progress=False)
+    results, summary = mine_all(["a", "b", "c"], _each(flaky), cache, "v1", "fake", "m1", progress=False)
     assert results[1].error == "TimeoutError: server did not answer" and results[1].interests == []
     assert (summary["calls"], summary["failures"], summary["tokens"]) == (3, 1, 20)
-    _, summary = mine_all(["a", "b", "c"], _answer, cache, "v1", "fake", "m1", progress=False)
+    _, summary = mine_all(["a", "b", "c"], _each(_answer), cache, "v1", "fake", "m1", progress=False)
     assert (summary["calls"], summary["cache_hits"], summary["failures"]) == (1, 2, 0)
+
+
+def test_a_failing_batch_fails_each_of_its_entities(tmp_path):
+    def fails_on_c(batch):
+        if "c" in batch:
+            raise ConnectionError("refused")
+        return [_answer(e) for e in batch]
+
+    results, summary = mine_all(["a", "b", "c", "d"], fails_on_c, MiningCache(tmp_path / "c.jsonl"),
+                                "v1", "fake", "m1", batch_size=2, progress=False)
+    assert [m.error for m in results] == [None, None, "ConnectionError: refused",
+                                          "ConnectionError: refused"]
+    assert (summary["calls"], summary["failures"]) == (4, 2)
+
+
+def _each(answer_one):
+    """A batched call from a one-entity function."""
+    return lambda batch: [answer_one(e) for e in batch]
 
 
 def test_truncated_last_line_is_ignored_then_cut_off(tmp_path):

@@ -43,6 +43,50 @@ def test_truncated_object_keeps_complete_interests():
     assert parse_answer(raw) == ([Interest("watching wild birds", 0.9)], "Hangs by a window.")
 
 
+# Real SmolLM2-135M answers, prefilled with '{"interests": [{"interest": "'.
+
+def test_salvage_real_stray_brace_after_first_object():
+    raw = ('{"interests": [{"interest": "trekging-pole loops"}, '
+           '{"investor_profile":"norton"}}]')
+    # The first object is whole; the second has no interest key, so it is no interest.
+    assert parse_answer(raw) == ([Interest("trekging-pole loops", None)], "")
+
+
+def test_salvage_real_cut_off_inside_a_second_object():
+    raw = ('{"interests": [{"interest": "more options than just hearing your favorite music '
+           'through earbuds"}, {"targeted_features": ["high resolution audio playb')
+    assert parse_answer(raw) == ([Interest(
+        "more options than just hearing your favorite music through earbuds", None)], "")
+
+
+def test_salvage_real_unterminated_statement_is_dropped():
+    raw = ('{"interests": [{"interest": "the ability to store multiple items at once without '
+           'having to open them all every time we need something different each d')
+    with pytest.raises(ParseError, match="before the first complete interest"):
+        parse_answer(raw)
+
+
+def test_salvage_real_capitalised_key_and_stray_bracket():
+    raw = ('{"reasoning": "The book was made out of highlighter.",'
+           '"Interests": ["Highlighting"]]')
+    assert parse_answer(raw) == ([Interest("Highlighting", None)],
+                                 "The book was made out of highlighter.")
+
+
+def test_salvage_keeps_confidences_and_skips_a_broken_element():
+    raw = ('{"interests": [{"interest": "bird watching", "confidence": 0.9} '
+           '{"interest": "garden" "confidence": 1}, {"Interest": "feeding birds", '
+           '"Confidence": "low"}]]')
+    # The middle object lacks a comma, so it does not load and "garden" is not kept.
+    assert parse_answer(raw)[0] == [Interest("bird watching", 0.9),
+                                    Interest("feeding birds", 0.2)]
+
+
+def test_keys_match_without_case_in_a_whole_object():
+    raw = '{"Reasoning": "r", "INTERESTS": [{"Interest": "bird watching", "Confidence": 0.7}]}'
+    assert parse_answer(raw) == ([Interest("bird watching", 0.7)], "r")
+
+
 def test_truncated_before_any_interest_is_an_error():
     with pytest.raises(ParseError, match="before the first complete interest"):
         parse_answer('{"reasoning": "Hangs by a window.", "interests": [{"interest": "watch')

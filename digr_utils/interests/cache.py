@@ -107,40 +107,51 @@ def _decode(line: bytes) -> tuple[Key, Mined]:
     return (mined.backend, mined.model, record["prompt_version"], mined.entity), mined
 
 
-def mine_all(entities: list[str], call: Callable[[str], Mined], cache: MiningCache,
-             prompt_version: str, backend: str, model: str,
+def mine_all(entities: list[str], call: Callable[[list[str]], list[Mined]], cache: MiningCache,
+             prompt_version: str, backend: str, model: str, batch_size: int = 1,
              progress: bool = True) -> tuple[list[Mined], dict]:
-    """Mine every entity not in ``cache`` with ``call``, appending each answer as it comes.
+    """Mine every entity not in ``cache``, ``batch_size`` at a time, appending answers as they come.
 
-    An exception from ``call`` becomes a failed ``Mined`` for that entity and the run goes on; such
-    failures are not cached (they are often transient: a timeout, a rate limit), so a re-run
-    retries them. Answers ``call`` returns, failed parses included, are cached. Returns the answers
-    in ``entities`` order and a summary: calls made, cache hits, failures (results with an error),
-    tokens spent by this run's calls and wall-clock seconds.
+    ``call`` answers a list of entities with one ``Mined`` each (a local model generates a batch
+    at once). An exception from ``call`` becomes a failed ``Mined`` for each entity of that batch
+    and the run goes on; such failures are not cached (they are often transient: a timeout, a
+    rate limit), so a re-run retries them. Answers ``call`` returns, failed parses included, are
+    cached. Returns the answers in ``entities`` order and a summary: calls made (entities sent),
+    cache hits, failures (results with an error), tokens spent by this run and seconds.
     """
     start = time.perf_counter()
-    results: list[Mined] = []
-    calls = hits = tokens = 0
-    for entity in tqdm(entities, desc=f"mining {model}", leave=False, disable=not progress):
+    results: dict[str, Mined] = {}
+    todo = []
+    for entity in entities:
         cached = cache.get((backend, model, prompt_version, entity))
         if cached is not None:
-            hits += 1
-            results.append(cached)
-            continue
-        calls += 1
-        try:
-            mined = call(entity)
-        except Exception as err:  # a failure is recorded for its entity and never stops the run
-            results.append(Mined(entity, backend, model, error=f"{type(err).__name__}: {err}"))
-            continue
-        if (mined.entity, mined.backend, mined.model) != (entity, backend, model):
-            raise ValueError(f"mine_all: call({entity!r}) answered for entity={mined.entity!r}, "
-                             f"backend={mined.backend!r}, model={mined.model!r}; pass the "
-                             "backend and model the call returns, and return the asked entity")
-        tokens += mined.tokens
-        cache.put(mined, prompt_version)
-        results.append(mined)
-    summary = {"calls": calls, "cache_hits": hits,
-               "failures": sum(m.error is not None for m in results),
+            results[entity] = cached
+        else:
+            todo.append(entity)
+    hits, tokens = len(entities) - len(todo), 0
+    with tqdm(total=len(todo), desc=f"mining {model}", leave=False,
+              disable=not progress or not todo) as bar:
+        for first in range(0, len(todo), batch_size):
+            batch = todo[first:first + batch_size]
+            try:
+                answers = call(batch)
+            except Exception as err:  # a failure is recorded for its entities, never stops the run
+                for entity in batch:
+                    results[entity] = Mined(entity, backend, model, error=f"{type(err).__name__}: {err}")
+                bar.update(len(batch))
+                continue
+            for entity, mined in zip(batch, answers, strict=True):
+                if (mined.entity, mined.backend, mined.model) != (entity, backend, model):
+                    raise ValueError(
+                        f"mine_all: call answered for entity={mined.entity!r}, backend="
+                        f"{mined.backend!r}, model={mined.model!r} where {entity!r} was asked; "
+                        "return one answer per asked entity, in order, with the run's backend and model")
+                tokens += mined.tokens
+                cache.put(mined, prompt_version)
+                results[entity] = mined
+            bar.update(len(batch))
+    ordered = [results[e] for e in entities]
+    summary = {"calls": len(todo), "cache_hits": hits,
+               "failures": sum(m.error is not None for m in ordered),
                "tokens": tokens, "seconds": round(time.perf_counter() - start, 3)}
-    return results, summary
+    return ordered, summary

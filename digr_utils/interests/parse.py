@@ -1,8 +1,12 @@
 """Turn an LLM's raw answer into interests, surviving the ways real (small) models break the format.
 
 Order of attempts: a JSON object (inside code fences or prose; leniently fixed for single quotes
-and trailing commas; complete interests recovered from a truncated object), then a numbered or
-bulleted list. Nothing is ever invented: when neither gives an interest, ``ParseError`` says why.
+and trailing commas; keys matched without case), then a numbered or bulleted list. When no whole
+object parses but one starts with a ``reasoning`` or ``interests`` key, its complete interests are
+salvaged: the ``interests`` array is read element by element up to where it is cut off or breaks
+(a stray bracket, a missing comma), keeping each closed ``{...}`` object or quoted string. An
+element whose quote or brace never closes is dropped, since we cannot know it was complete.
+Nothing is ever invented: when neither gives an interest, ``ParseError`` says why.
 
 Cleaning rules, applied to every interest:
 - confidence: numbers are clipped to [0, 1]; "80%" -> 0.8; the words high / medium / low map to
@@ -37,6 +41,10 @@ _CONF_TAIL = re.compile(
     r"\s*[-–—:,|]\s*(?:confidence\s*[:=]?\s*)?(\d+(?:\.\d+)?\s*%?|high|medium|low)\s*$", re.I)
 _NUMBER = re.compile(r"^([-+]?\d+(?:\.\d+)?)\s*(%?)$")
 _TEXT_KEYS = ("interest", "text", "motivation", "name")
+_SALVAGE_START = re.compile(r"""\{\s*["']?(?:reasoning|interests)\b""", re.I)
+_REASONING_VALUE = re.compile(
+    r"""["']reasoning["']\s*:\s*(["'])((?:\\.|(?!\1).)*)\1""", re.S | re.I)
+_INTERESTS_ARRAY = re.compile(r"""["']interests["']\s*:\s*\[""", re.I)
 
 
 class ParseError(ValueError):
@@ -88,16 +96,17 @@ def _find_object(raw: str) -> tuple[list, str] | None:
             end = _balanced_end(text, start)
             if end is not None:
                 value = _load(text[start:end])
-                if isinstance(value, dict) and "interests" in value:
-                    return _unpack(value)
-            elif re.match(r"""\{\s*["']?(?:reasoning|interests)""", text[start:]):
-                return _recover_truncated(text[start:])
+                if isinstance(value, dict) and "interests" in _lower_keys(value):
+                    return _unpack(_lower_keys(value))
+            elif _SALVAGE_START.match(text, start):
+                return _salvage(text[start:])
     return None
 
 
 def _balanced_end(text: str, start: int) -> int | None:
-    """Index just past the bracket closing ``text[start]``, or None if the text ends first."""
-    depth, quote, i = 0, None, start
+    """Index just past the bracket closing ``text[start]``; None if the text ends first or a
+    bracket closes the wrong kind (``{...]``), as then the span is no well-formed value."""
+    closers, quote, i = [], None, start
     while i < len(text):
         ch = text[i]
         if quote:
@@ -108,10 +117,11 @@ def _balanced_end(text: str, start: int) -> int | None:
         elif ch in "\"'":
             quote = ch
         elif ch in "{[":
-            depth += 1
+            closers.append("}" if ch == "{" else "]")
         elif ch in "}]":
-            depth -= 1
-            if depth == 0:
+            if ch != closers.pop():
+                return None
+            if not closers:
                 return i + 1
         i += 1
     return None
@@ -130,6 +140,11 @@ def _load(text: str):
         return None
 
 
+def _lower_keys(value: dict) -> dict:
+    """Keys in lower case: small models write "Interests" or "Confidence" as often as not."""
+    return {k.lower() if isinstance(k, str) else k: v for k, v in value.items()}
+
+
 def _unpack(value: dict) -> tuple[list, str]:
     items = value.get("interests")
     if isinstance(items, str):
@@ -140,16 +155,17 @@ def _unpack(value: dict) -> tuple[list, str]:
     return items, _collapse(reasoning.strip()) if isinstance(reasoning, str) else ""
 
 
-def _recover_truncated(text: str) -> tuple[list, str]:
-    """The complete elements of a cut-off ``interests`` array, and the reasoning if it closed."""
+def _salvage(text: str) -> tuple[list, str]:
+    """The complete elements of a cut-off or broken ``interests`` array, and the reasoning if its
+    string closed; reading stops at the first thing that is neither an element nor a comma."""
     reasoning = ""
-    m = re.search(r"""["']reasoning["']\s*:\s*(["'])((?:\\.|(?!\1).)*)\1""", text, re.S)
+    m = _REASONING_VALUE.search(text)
     if m:
         value = _load(f"{m.group(1)}{m.group(2)}{m.group(1)}")
         reasoning = _collapse(value.strip()) if isinstance(value, str) else ""
-    m = re.search(r"""["']interests["']\s*:\s*\[""", text)
+    m = _INTERESTS_ARRAY.search(text)
     if not m:
-        raise ParseError("JSON object cut off before the interests list")
+        raise ParseError("JSON object cut off or broken before the interests list")
     items, i = [], m.end()
     while True:
         while i < len(text) and text[i] in " \t\r\n,":
@@ -164,7 +180,7 @@ def _recover_truncated(text: str) -> tuple[list, str]:
             items.append(value)
         i = end
     if not items:
-        raise ParseError("JSON object cut off before the first complete interest")
+        raise ParseError("JSON object cut off or broken before the first complete interest")
     return items, reasoning
 
 
@@ -184,6 +200,7 @@ def _from_json_item(item) -> Interest | None:
         return _split_confidence(item)
     if not isinstance(item, dict):
         return None
+    item = _lower_keys(item)
     text = next((item[k] for k in _TEXT_KEYS if isinstance(item.get(k), str)), None)
     if text is None:
         return None

@@ -124,23 +124,28 @@ def _assistant(answer: dict) -> dict:
     return {"role": "assistant", "content": json.dumps(answer)}
 
 
-def item_prompt(title: str, description: str, visual_cues: str | None = None) -> list[dict]:
-    """Chat messages asking why one item is bought: system, worked examples, then the item."""
+def item_prompt(title: str, description: str, visual_cues: str | None = None,
+                n_examples: int | None = None) -> list[dict]:
+    """Chat messages asking why one item is bought: system, worked examples, then the item.
+
+    ``n_examples`` keeps only the first worked examples (all by default); a small model with a
+    short context is faster, and no worse, with one.
+    """
     messages = [{"role": "system", "content": ITEM_SYSTEM.format()}]
-    for ex in ITEM_EXAMPLES:
+    for ex in ITEM_EXAMPLES[:n_examples]:
         messages.append(_item_user_message(ex["title"], ex["description"], ex["visual_cues"]))
         messages.append(_assistant(ex["answer"]))
     messages.append(_item_user_message(title, description, visual_cues))
     return messages
 
 
-def user_prompt(history_titles: list[str]) -> list[dict]:
+def user_prompt(history_titles: list[str], n_examples: int | None = None) -> list[dict]:
     """Chat messages asking what drives one user, from their item titles oldest first."""
     if not history_titles:
         raise ValueError("user_prompt: history_titles is empty; pass at least one item title "
                          "(users with no history have nothing to mine)")
     messages = [{"role": "system", "content": USER_SYSTEM.format()}]
-    for ex in USER_EXAMPLES:
+    for ex in USER_EXAMPLES[:n_examples]:
         messages.append(_user_user_message(ex["history"]))
         messages.append(_assistant(ex["answer"]))
     messages.append(_user_user_message(history_titles))

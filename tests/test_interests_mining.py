@@ -1,0 +1,162 @@
+"""MLIM runs: the judge, mining through a backend and the cache, the bundled LLM, the CLI stage."""
+import json
+
+import numpy as np
+import pytest
+
+from digr_utils.config import PRESETS
+from digr_utils.data.dataset import from_sequences
+from digr_utils.interests.backends import Completion, GenerationSettings, LocalHF
+from digr_utils.interests.judge import MotiveMatcher, score
+from digr_utils.interests.mining import mine_items, prompt_key
+from digr_utils.interests.types import Interest, Mined
+
+
+def _one_hot_embed(vocabulary: dict[str, int]):
+    """An 'encoder' that maps known texts to one-hot vectors and anything else to zeros."""
+    size = max(vocabulary.values()) + 1
+
+    def embed(texts):
+        out = np.zeros((len(texts), size), dtype=np.float32)
+        for row, t in enumerate(texts):
+            if t in vocabulary:
+                out[row, vocabulary[t]] = 1.0
+        return out
+    return embed
+
+
+def _matcher():
+    # the reference texts of two motives get directions 0 and 1; every other reference gets 2
+    from digr_utils.data.vocabulary import MOTIVES
+    from digr_utils.interests.simulated import PARAPHRASES
+
+    vocab = {}
+    for key in MOTIVES:
+        for text in (MOTIVES[key].name, *PARAPHRASES[key]):
+            vocab[text] = {"marathon": 0, "eco": 1}.get(key, 2)
+    vocab.update({"running a race": 0, "less plastic": 1})
+    return MotiveMatcher(_one_hot_embed(vocab), threshold=0.5)
+
+
+def test_matcher_names_the_closest_motive_or_none():
+    assert _matcher().match(["running a race", "less plastic", "wants a good mug"]) == \
+        ["marathon", "eco", None]
+
+
+def test_score_by_hand():
+    mined = [Mined("a", "x", "m", [Interest("running a race"), Interest("wants a good mug")]),
+             Mined("b", "x", "m", [Interest("running a race")]),
+             Mined("c", "x", "m", error="parse: empty answer")]
+    truth = [{"marathon", "eco"}, {"eco"}, {"eco"}]
+    got = score(mined, truth, _matcher())
+    # 3 statements: 1 right (a's race), 1 wrong motive (b's race), 1 naming none (the mug)
+    assert got["precision"] == pytest.approx(1 / 3)
+    # 4 true motives, 1 named (a: marathon)
+    assert got["recall"] == pytest.approx(1 / 4)
+    assert got["echo_share"] == pytest.approx(1 / 3)
+    assert got["interests_per_entity"] == pytest.approx(1.0)
+    assert got["parse_failures"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="align them by entity"):
+        score(mined, truth[:2], _matcher())
+
+
+class _Canned:
+    """A backend that answers from a script and counts what it was asked."""
+
+    name, model = "fake", "canned"
+    settings = GenerationSettings(batch_size=2)
+
+    def __init__(self, answers):
+        self.answers, self.asked = list(answers), 0
+
+    def settings_tag(self):
+        return "t1"
+
+    def complete(self, conversations):
+        self.asked += len(conversations)
+        return [self.answers.pop(0) for _ in conversations]
+
+
+def _tiny_dataset():
+    ds = from_sequences("toy", {"u": ["a", "b", "c"]})
+    ds.items["title"] = ["Red Mug", "Blue Socks", "Lamp"]
+    ds.items["description"] = ["Holds tea.", "Warm.", "Bright."]
+    return ds
+
+
+def test_mine_items_parses_records_failures_and_resumes(tmp_path):
+    backend = _Canned([Completion('{"interests": [{"interest": "slow mornings", "confidence": 0.8}]}', 5),
+                       Completion("no idea", 2),
+                       Completion(error="prompt of 9000 tokens exceeds the model's context")])
+    mined, summary = mine_items(_tiny_dataset(), backend, tmp_path / "c.jsonl", progress=False)
+    assert [m.entity for m in mined] == ["a", "b", "c"]
+    assert mined[0].interests == [Interest("slow mornings", 0.8)] and mined[0].tokens == 5
+    assert mined[1].error.startswith("parse:") and mined[1].raw == "no idea"
+    assert "context" in mined[2].error
+    assert (summary["calls"], summary["failures"], summary["tokens"]) == (3, 2, 7)
+    again = _Canned([])
+    _, summary = mine_items(_tiny_dataset(), again, tmp_path / "c.jsonl", progress=False)
+    assert again.asked == 0 and summary["cache_hits"] == 3
+
+
+def test_prompt_key_names_version_shots_cues_and_settings():
+    assert prompt_key(_Canned([]), 1, with_visual=True).endswith("/1-shot/visual/t1")
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return LocalHF(device="cpu", settings=GenerationSettings(max_new_tokens=4, batch_size=2))
+
+
+def test_bundled_smollm2_answers_with_the_prefill(smollm2):
+    done = smollm2.complete([[{"role": "user", "content": "Why buy a kettle?"}]] * 2)
+    assert len(done) == 2
+    for c in done:
+        assert c.error is None and c.text.startswith('{"interests": [{"interest": "')
+        assert 1 <= c.tokens <= 4
+    assert done[0].text == done[1].text  # greedy: same prompt, same answer
+
+
+def test_a_prompt_longer_than_the_context_is_a_recorded_failure(smollm2):
+    huge = [{"role": "user", "content": "word " * (smollm2.context + 10)}]
+    ok = [{"role": "user", "content": "Why buy a kettle?"}]
+    done = smollm2.complete([huge, ok])
+    assert "exceeds the model's context" in done[0].error and done[1].error is None
+
+
+def test_a_missing_model_path_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        LocalHF(tmp_path / "nope")
+
+
+def test_mine_stage_scores_the_simulated_panel(tmp_path, monkeypatch, capsys):
+    from digr_utils.cli import main
+
+    monkeypatch.setenv("DIGR_ARTIFACTS", str(tmp_path))
+    assert main(["mine", "--preset", "ci"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    llms = figures["llms"]
+    assert set(llms) == {"simulated-sim-careful", "simulated-sim-eager", "simulated-sim-shallow"}
+    # the careful annotator is tuned for precision, the eager one for recall
+    assert llms["simulated-sim-careful"]["precision"] > llms["simulated-sim-eager"]["precision"]
+    assert llms["simulated-sim-eager"]["recall"] > llms["simulated-sim-careful"]["recall"]
+    assert (tmp_path / "ci" / "mine" / "metrics.json").exists()
+
+
+def test_the_simulated_panel_cannot_mine_real_data(tmp_path, capsys):
+    from digr_utils.cli import main
+
+    (tmp_path / "X.inter.json").write_text(json.dumps(
+        {str(u): [(u + j) % 7 for j in range(5)] for u in range(7)}))
+    assert main(["mine", "--preset", "ci", "--data", str(tmp_path), "--format", "letter",
+                 "--name", "X"]) == 2
+    assert "hidden motives" in capsys.readouterr().err
+
+
+def test_shipped_smollm2_answers_cover_the_ci_shop():
+    from digr_utils.pipeline import shipped_smollm2
+
+    mined, record = shipped_smollm2(PRESETS["ci"])
+    assert len(mined) == 225 and record["items"] == 225
+    assert record["model_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert all(m.raw.startswith(record["settings"]["prefill"]) for m in mined if m.error is None)
