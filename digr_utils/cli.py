@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="simulated annotator panel, the bundled SmolLM2, or an OpenAI-compatible server")
     mine.add_argument("--base-url", default=None, help="with --backend openai: e.g. http://localhost:8000/v1")
     mine.add_argument("--model", default=None, help="with --backend openai: the served model's name")
+    mine.add_argument("--visual-cues", action="store_true",
+                      help="add each item's visual cues (colours, shape) to the prompt")
     serve = sub.add_parser("serve-llm", help="serve a local model over an OpenAI-compatible HTTP API")
     serve.add_argument("--model", default=None, help="a transformers model folder (default: bundled SmolLM2)")
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a classroom network")
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "data":
             figures = pipeline.data_stage(preset, spec, regenerate=args.regenerate)
         else:
-            figures = pipeline.mine_stage(preset, args.backend, args.base_url, args.model, spec)
+            figures = pipeline.mine_stage(preset, args.backend, args.base_url, args.model, spec,
+                                          visual=args.visual_cues)
     except (FileNotFoundError, ValueError) as err:
         print(f"digr {args.command}: {err}", file=sys.stderr)
         return 2

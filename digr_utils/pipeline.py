@@ -67,6 +67,10 @@ def data_stage(preset: str | Preset | None = None, spec: DataSpec | None = None,
     return figures
 
 
+def _rounded(figures: dict) -> dict:
+    return {k: round(v, 4) for k, v in figures.items()}
+
+
 def save_metrics(preset: Preset, stage: str, figures: dict) -> Path:
     """Write a stage's key figures as ``artifacts/<preset>/<stage>/metrics.json``."""
     path = artifacts_dir(preset, stage) / "metrics.json"
@@ -83,12 +87,14 @@ def shipped_llm_answers(preset: Preset) -> Path:
 
 def mine_stage(preset: str | Preset | None = None, backend: str = "simulated",
                base_url: str | None = None, model: str | None = None,
-               spec: DataSpec | None = None, progress: bool = True) -> dict:
+               spec: DataSpec | None = None, visual: bool = False, progress: bool = True) -> dict:
     """MLIM: mine every item with ``backend`` (simulated | smollm2 | openai) and score it.
 
-    The simulated panel mines users too and is merged across its annotators. On the bundled
-    shop every answer set is scored against the hidden motives with one matcher
-    (:mod:`digr_utils.interests.judge`); on real data only counts and failures are reported.
+    The simulated panel is also merged across its annotators (interests at least two agree on)
+    and mines users too. On the bundled shop every answer set is scored against the hidden
+    motives with one matcher (:mod:`digr_utils.interests.judge`); on real data only counts and
+    failures are reported. ``visual`` adds each item's visual cues to a real LLM's prompt (the
+    answers shipped for SmolLM2 were made without them, so turning it on re-mines).
     """
     import shutil
 
@@ -106,10 +112,25 @@ def mine_stage(preset: str | Preset | None = None, backend: str = "simulated",
                              "cannot mine a real dataset: use --backend smollm2 or openai")
         from digr_utils.interests.simulated import default_panel
 
-        for annotator in default_panel(p.seed):
+        from digr_utils.interests import merge
+
+        panel = default_panel(p.seed)
+        for annotator in panel:
             answers[annotator.model], runs[annotator.model] = mining.mine_simulated(
                 annotator, data.shop, folder / f"{annotator.model}.jsonl", progress=progress)
+        merged = merge.merge_interests(answers, cache_dir=artifacts_dir(p, "embeddings"))
+        answers["merged (support >= 2)"] = merge.to_mined(merged, data.dataset.items["item_id"], 2)
+        user_answers = {a.model: mining.mine_simulated(a, data.shop, folder / f"{a.model}-users.jsonl",
+                                                       users=True, progress=progress)[0]
+                        for a in panel}
     else:
+        cues = None
+        if visual:
+            if data.shop is None:
+                raise ValueError("visual cues need item images; real datasets here have none")
+            from digr_utils.interests.visual import visual_cues_all
+
+            cues = visual_cues_all(data.shop.images)
         if backend == "smollm2":
             from digr_utils.interests.backends import LocalHF
 
@@ -127,16 +148,22 @@ def mine_stage(preset: str | Preset | None = None, backend: str = "simulated",
             cache = folder / "openai.jsonl"
         else:
             raise ValueError(f"unknown backend {backend!r}; use simulated, smollm2 or openai")
-        answers[llm.model], runs[llm.model] = mining.mine_items(data.dataset, llm, cache,
-                                                                progress=progress)
-    quality = {}
+        answers[llm.model], runs[llm.model] = mining.mine_items(
+            data.dataset, llm, cache, visual_cues=cues, progress=progress)
+    quality, user_quality = {}, {}
     if data.shop is not None:
         matcher = minilm_matcher(artifacts_dir(p, "embeddings"))
         truth = data.shop.motive_sets()
         quality = {name: score(mined, truth, matcher) for name, mined in answers.items()}
+        if backend == "simulated":
+            user_truth = [set(m) for m in data.shop.user_motives]
+            user_quality = {name: _rounded(score(mined, user_truth, matcher))
+                            for name, mined in user_answers.items()}
     figures = {"backend": backend, "dataset": data.dataset.name,
-               "llms": {name: {**{k: round(v, 4) for k, v in quality.get(name, {}).items()},
-                               **runs[name]} for name in answers}}
+               "llms": {name: {**_rounded(quality.get(name, {})), **runs.get(name, {})}
+                        for name in answers}}
+    if user_quality:
+        figures["users"] = user_quality
     save_metrics(p, "mine", figures)
     return figures
 

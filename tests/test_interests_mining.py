@@ -136,11 +136,26 @@ def test_mine_stage_scores_the_simulated_panel(tmp_path, monkeypatch, capsys):
     assert main(["mine", "--preset", "ci"]) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     llms = figures["llms"]
-    assert set(llms) == {"simulated-sim-careful", "simulated-sim-eager", "simulated-sim-shallow"}
+    assert set(llms) == {"simulated-sim-careful", "simulated-sim-eager", "simulated-sim-shallow",
+                         "merged (support >= 2)"}
+    assert set(figures["users"]) == {"simulated-sim-careful", "simulated-sim-eager",
+                                      "simulated-sim-shallow"}
+    # agreement filters: merged interests are more precise than the eager annotator's
+    assert llms["merged (support >= 2)"]["precision"] > llms["simulated-sim-eager"]["precision"]
     # the careful annotator is tuned for precision, the eager one for recall
     assert llms["simulated-sim-careful"]["precision"] > llms["simulated-sim-eager"]["precision"]
     assert llms["simulated-sim-eager"]["recall"] > llms["simulated-sim-careful"]["recall"]
     assert (tmp_path / "ci" / "mine" / "metrics.json").exists()
+
+
+def test_visual_cues_need_images(tmp_path, capsys):
+    from digr_utils.cli import main
+
+    (tmp_path / "X.inter.json").write_text(json.dumps(
+        {str(u): [(u + j) % 7 for j in range(5)] for u in range(7)}))
+    assert main(["mine", "--preset", "ci", "--backend", "openai", "--visual-cues", "--data",
+                 str(tmp_path), "--format", "letter", "--name", "X"]) == 2
+    assert "visual cues need item images" in capsys.readouterr().err
 
 
 def test_the_simulated_panel_cannot_mine_real_data(tmp_path, capsys):
