@@ -175,3 +175,14 @@ def test_shipped_smollm2_answers_cover_the_ci_shop():
     assert len(mined) == 225 and record["items"] == 225
     assert record["model_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert all(m.raw.startswith(record["settings"]["prefill"]) for m in mined if m.error is None)
+
+
+def test_merged_correctness_by_hand():
+    from digr_utils.interests.judge import merged_correctness
+    from digr_utils.interests.merge import MergedInterest
+
+    merged = [[MergedInterest("running a race", 0.9, 2, ("a", "b"), ("running a race",)),
+               MergedInterest("wants a good mug", 0.5, 1, ("a",), ("wants a good mug",))],
+              [MergedInterest("less plastic", 0.7, 1, ("b",), ("less plastic",))]]
+    graded = merged_correctness(merged, [{"marathon"}, {"marathon"}], _matcher())
+    assert graded.to_dict("list") == {"support": [2, 1, 1], "correct": [True, False, False]}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from digr_utils.data.vocabulary import MOTIVES
 from digr_utils.interests.simulated import PARAPHRASES
@@ -82,3 +83,12 @@ def score(mined: Sequence[Mined], truth: Sequence[set[str]], matcher: MotiveMatc
         "interests_per_entity": n / len(mined) if len(mined) else 0.0,
         "parse_failures": float(np.mean([m.error is not None for m in mined])) if len(mined) else 0.0,
     }
+
+
+def merged_correctness(merged: Sequence[Sequence], truth: Sequence[set[str]],
+                       matcher: MotiveMatcher) -> pd.DataFrame:
+    """One row per merged interest: its support and whether it names one of the item's motives."""
+    rows = [(k, mi.support, mi.text) for k, item in enumerate(merged) for mi in item]
+    named = matcher.match([text for _, _, text in rows])
+    return pd.DataFrame({"support": [s for _, s, _ in rows],
+                         "correct": [n is not None and n in truth[k] for n, (k, _, _) in zip(named, rows)]})
