@@ -1,0 +1,199 @@
+"""RLDI labeling: features, q_i and thresholds on hand-made interests with chosen vectors."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from digr_utils.interests.types import Interest, Mined
+from digr_utils.labeling import (
+    InterestTable,
+    choose_threshold,
+    evaluate_labels,
+    filtered_interests,
+    interest_table,
+    item_quality,
+    sample_budget,
+    train_classifier,
+)
+
+CAMPING, TENT, YOGA, OUTDOOR = ("camping weekends", "wants a good tent", "daily yoga practice",
+                                "outdoor overnight trips")
+# Interests and evidence (title. description) as chosen unit vectors, so every cosine is by hand:
+# cos(CAMPING, OUTDOOR) = 0.6 (a paraphrase at the merge threshold), TENT and YOGA stand apart.
+VECTORS = {
+    CAMPING: [1, 0, 0], OUTDOOR: [0.6, 0.8, 0], TENT: [0, 0, 1], YOGA: [0, 1, 0],
+    "Trail Tent. Sleeps two.": [0.8, 0, 0.6], "Yoga Mat.": [0, 1, 0],
+    "Camp Stove. Boils fast.": [1, 0, 0],
+}
+
+
+def fake_embed(texts):
+    return np.array([VECTORS[t] for t in texts], dtype=np.float32)
+
+
+ITEMS = pd.DataFrame({
+    "item_id": ["i0", "i1", "i2"],
+    "title": ["Trail Tent", "Yoga Mat", "Camp Stove"],
+    "description": ["Sleeps two.", "", "Boils fast."],
+    "product_type": ["tent", "yoga mat", "stove"],
+})
+
+
+def _answer(entity, *interests, error=None):
+    return Mined(entity=entity, backend="test", model="m", error=error,
+                 interests=[Interest(t, c) for t, c in interests])
+
+
+def _panel():
+    return {
+        "a": [_answer("i0", (CAMPING, 0.8), (TENT, None)), _answer("i1", (YOGA, 0.9)),
+              _answer("i2")],
+        "b": [_answer("i0", (OUTDOOR, None)), _answer("i1", ("  ", 0.5)),
+              _answer("i2", error="did not parse")],
+    }
+
+
+def _hand_table(entities, confidences, texts=None):
+    texts = texts or [f"t{k}" for k in range(len(entities))]
+    frame = pd.DataFrame({"entity": entities, "confidence": confidences, "text": texts})
+    return InterestTable(frame, np.zeros((len(entities), 2), dtype=np.float32))
+
+
+def test_interest_table_features_worked_out_by_hand():
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    f = table.frame
+    # llm-major order; b's blank interest is dropped and its failed answer adds nothing
+    assert list(f["text"]) == [CAMPING, TENT, YOGA, OUTDOOR]
+    assert list(f["entity"]) == [0, 0, 1, 0]
+    assert list(f["entity_id"]) == ["i0", "i0", "i1", "i0"]
+    assert list(f["llm"]) == ["a", "a", "a", "b"]
+    assert f["confidence"].iloc[0] == 0.8 and math.isnan(f["confidence"].iloc[1])
+    # cosine with the item's evidence: [0.8, 0, 0.6] for i0, [0, 1, 0] for i1
+    np.testing.assert_allclose(f["evidence_sim"], [0.8, 0.6, 1.0, 0.48], atol=1e-6)
+    assert list(f["confidence_filled"]) == [0.8, 0.5, 0.9, 0.5]
+    assert list(f["confidence_missing"]) == [0, 1, 0, 1]
+    # CAMPING and OUTDOOR are paraphrases (cos 0.6) from different LLMs; TENT has none
+    assert list(f["agreement"]) == [1, 0, 0, 1]
+    assert list(f["n_words"]) == [2, 4, 3, 3]
+    # words of 4+ letters found in the title: "tent" of (wants, good, tent); "yoga" of 3
+    np.testing.assert_allclose(f["title_echo"], [0, 1 / 3, 1 / 3, 0])
+    # "yoga mat" is not in "daily yoga practice"; "tent" is a whole word of TENT
+    assert list(f["has_product_type"]) == [0, 1, 0, 0]
+    np.testing.assert_allclose(table.embeddings[3], [0.6, 0.8, 0])
+
+
+def test_interest_table_rejects_misaligned_answers():
+    panel = _panel()
+    panel["b"] = panel["b"][:2]
+    with pytest.raises(ValueError, match="'b' has 2 answers for 3 items"):
+        interest_table(panel, ITEMS, embed_fn=fake_embed)
+    panel = _panel()
+    panel["a"] = panel["a"][::-1]
+    with pytest.raises(ValueError, match="answer 0 is about 'i2' but item 0 is 'i0'"):
+        interest_table(panel, ITEMS, embed_fn=fake_embed)
+
+
+def test_item_quality_by_hand():
+    table = _hand_table(
+        entities=[0, 0, 1, 1, 3, 3, 4, 4],
+        confidences=[0.6, 0.2, np.nan, np.nan, 0.0, 0.0, np.nan, 1.0])
+    keep = np.array([1, 0, 0, 1, 1, 0, 1, 0])
+    q = item_quality(table, keep, n_items=5)
+    np.testing.assert_allclose(q, [
+        0.6 / 0.8,          # weighted by confidence
+        0.5,                # all confidences missing: each counts 1
+        0.0,                # no interests
+        0.5,                # all confidences 0: each counts 1 instead of dividing by 0
+        0.5 / 1.5,          # one missing among known ones: it weighs 0.5
+    ])
+    assert filtered_interests(table, keep, 5) == [["t0"], ["t3"], [], ["t4"], ["t6"]]
+
+
+def test_item_quality_of_an_empty_table_is_zero_not_nan():
+    table = interest_table({"a": [_answer("i0"), _answer("i1"), _answer("i2")]}, ITEMS,
+                           embed_fn=fake_embed)
+    assert len(table) == 0
+    np.testing.assert_array_equal(item_quality(table, np.zeros(0), 3), [0, 0, 0])
+
+
+def test_keep_must_have_one_entry_per_row():
+    with pytest.raises(ValueError, match="keep has shape"):
+        item_quality(_hand_table([0, 1], [0.5, 0.5]), np.array([1]), 2)
+
+
+def test_sample_budget_draws_distinct_sorted_rows():
+    rows = sample_budget(10, 4, seed=3)
+    assert len(set(rows)) == 4 and list(rows) == sorted(rows) and rows.max() < 10
+    np.testing.assert_array_equal(rows, sample_budget(10, 4, seed=3))
+    with pytest.raises(ValueError, match="budget=11 but there are 10"):
+        sample_budget(10, 11, seed=0)
+
+
+def test_training_needs_labels_of_both_classes():
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    labels = np.array([1, 0, 1, 1])
+    with pytest.raises(ValueError, match="label at least a few interests"):
+        train_classifier(table, labels, rows=np.array([], dtype=int))
+    with pytest.raises(ValueError, match="all 3 labelled interests are good; RLDI needs both"):
+        train_classifier(table, labels, rows=np.array([0, 2, 3]))
+    with pytest.raises(ValueError, match="kind='svm'"):
+        train_classifier(table, labels, rows=np.array([0, 1]), kind="svm")
+
+
+@pytest.mark.parametrize("kind", ["logistic", "mlp"])
+def test_classifier_gives_one_probability_per_row(kind):
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    proba = train_classifier(table, np.array([1, 0, 1, 1]), np.arange(4), kind=kind).predict_proba(table)
+    assert proba.shape == (4,) and ((proba >= 0) & (proba <= 1)).all()
+
+
+# scores 0.9 0.8 0.7 0.6 0.3 with labels 1 1 0 1 0: keeping >= t gives (precision, recall, F1)
+# t=0.9 (1, 1/3, 0.5), 0.8 (1, 2/3, 0.8), 0.7 (2/3, 2/3, 2/3), 0.6 (3/4, 1, 6/7), 0.3 (3/5, 1, 3/4)
+PROBA, LABELS = np.array([0.9, 0.8, 0.7, 0.6, 0.3]), np.array([1, 1, 0, 1, 0])
+
+
+def test_threshold_choice_by_hand():
+    assert choose_threshold(PROBA, LABELS) == 0.6
+    assert choose_threshold(PROBA, LABELS, target_precision=1.0) == 0.8
+    assert choose_threshold(PROBA, LABELS, target_precision=0.7) == 0.6
+    with pytest.raises(ValueError, match="no cut-off reaches precision 0.9; the best is 0.500"):
+        choose_threshold(np.array([0.9, 0.1]), np.array([0, 1]), target_precision=0.9)
+
+
+def test_evaluate_labels_by_hand():
+    perfect = evaluate_labels(np.array([0.9, 0.8, 0.2, 0.1]), np.array([1, 1, 0, 0]))
+    assert perfect["roc_auc"] == 1.0 and perfect["average_precision"] == 1.0
+    assert perfect["precision"] == 1.0 and perfect["recall"] == 1.0 and perfect["kept"] == 2
+    # 5 of the 6 (good, bad) pairs are ordered right: only 0.6 < 0.7 is not
+    report = evaluate_labels(PROBA, LABELS, threshold=0.65)
+    assert report["roc_auc"] == pytest.approx(5 / 6)
+    assert report["precision"] == pytest.approx(2 / 3) and report["recall"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="all 2 labels are 1"):
+        evaluate_labels(np.array([0.2, 0.3]), np.array([1, 1]))
+
+
+def test_classifier_beats_confidence_on_the_ci_shop_panel():
+    from digr_utils.data.world import load_shop
+    from digr_utils.interests.judge import minilm_matcher
+    from digr_utils.interests.simulated import default_panel
+    from digr_utils.labeling import truth_labels
+
+    shop = load_shop("ci")
+    n_items = len(shop.dataset.items)
+    panel = {a.name: [a.mine_item(i, shop) for i in range(n_items)] for a in default_panel()}
+    table = interest_table(panel, shop.dataset.items)
+    labels = truth_labels(table, shop.motive_sets(), minilm_matcher())
+    rows = sample_budget(len(table), 200, seed=0)
+    held = np.setdiff1d(np.arange(len(table)), rows)
+    auc = {}
+    for kind in ("logistic", "mlp"):
+        proba = train_classifier(table, labels, rows, kind).predict_proba(table)
+        auc[kind] = evaluate_labels(proba[held], labels[held])["roc_auc"]
+    confidence = evaluate_labels(table.frame["confidence_filled"].to_numpy()[held], labels[held])["roc_auc"]
+    print(f"held-out AUC on {len(held)} interests: logistic {auc['logistic']:.3f}, "
+          f"mlp {auc['mlp']:.3f}, confidence only {confidence:.3f}")
+    assert auc["logistic"] > 0.8 and auc["logistic"] > confidence
+    assert auc["mlp"] > 0.8
+    q = item_quality(table, labels, n_items)
+    assert not np.isnan(q).any() and ((q >= 0) & (q <= 1)).all()
