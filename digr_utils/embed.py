@@ -13,7 +13,7 @@ import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -49,6 +49,18 @@ def encode(
     if cache_dir is None:
         return _encode_neural(texts, model, batch_size, device)
     return _encode_cached(texts, model, batch_size, device, Path(cache_dir))
+
+
+def encode_or(texts: list[str], embed_fn: Callable[[list[str]], np.ndarray] | None = None,
+              cache_dir: str | os.PathLike | None = None, caller: str = "encode_or") -> np.ndarray:
+    """Unit-length rows for ``texts``: from ``embed_fn`` when given (tests pass hand-made
+    vectors), else from the bundled MiniLM with its on-disk cache."""
+    vectors = encode(texts, cache_dir=cache_dir) if embed_fn is None else embed_fn(texts)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(texts):
+        raise ValueError(f"{caller}: embed_fn returned shape {vectors.shape} for "
+                         f"{len(texts)} texts; it must return one row per text")
+    return _normalise(vectors)
 
 
 def nearest_neighbors(

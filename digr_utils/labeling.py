@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from digr_utils.embed import encode_or
 from digr_utils.interests.judge import MotiveMatcher
 from digr_utils.interests.merge import DEFAULT_THRESHOLD as PARAPHRASE_THRESHOLD
 from digr_utils.interests.merge import MISSING_CONFIDENCE, normalise
@@ -84,7 +85,7 @@ def interest_table(
     descriptions = ds_items["description"].fillna("").astype(str)
     evidence = [f"{t}. {d}".strip() for t, d in zip(titles, descriptions)]
     texts = sorted(set(frame["text"]))
-    vectors = _embed(texts + evidence, embed_fn, cache_dir)
+    vectors = encode_or(texts + evidence, embed_fn, cache_dir, "interest_table")
     where = {t: k for k, t in enumerate(texts)}
     emb = vectors[[where[t] for t in frame["text"]]]
     entity = frame["entity"].to_numpy()
@@ -274,20 +275,6 @@ def _check_aligned(mined_by_llm: dict[str, Sequence[Mined]], ds_items: pd.DataFr
             if ids is not None and m.entity != ids[i]:
                 raise ValueError(f"interest_table: {llm!r} answer {i} is about {m.entity!r} but "
                                  f"item {i} is {ids[i]!r}; sort every list by item order")
-
-
-def _embed(texts: list[str], embed_fn, cache_dir) -> np.ndarray:
-    if embed_fn is None:
-        from digr_utils.embed import encode
-
-        vectors = encode(texts, model="minilm", cache_dir=cache_dir)
-    else:
-        vectors = embed_fn(texts)
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or len(vectors) != len(texts):
-        raise ValueError(f"interest_table: embed_fn returned shape {vectors.shape} for "
-                         f"{len(texts)} texts; it must return one row per text")
-    return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
 
 
 def _agreement(emb: np.ndarray, entity: np.ndarray, llm: np.ndarray) -> np.ndarray:

@@ -195,7 +195,9 @@ def _make_sequences(config, items, rng) -> tuple[list[list[int]], list[tuple[str
         for _ in range(length - (last is not None)):
             if rng.random() >= config.stickiness:
                 current = mine[rng.integers(len(mine))]
-            candidates = _candidates(rng.random() < config.noise, current, by_motive, warm)
+            pool = by_motive[current]
+            noisy = rng.random() < config.noise  # this step ignores the user's motives
+            candidates = np.flatnonzero(warm) if noisy else pool[warm[pool]]
             if seq:
                 candidates = candidates[types[candidates] != types[seq[-1]]]
             candidates = candidates[~np.isin(candidates, seq)]
@@ -208,11 +210,6 @@ def _make_sequences(config, items, rng) -> tuple[list[list[int]], list[tuple[str
         sequences.append(seq)
         user_motives.append(mine)
     return sequences, user_motives
-
-
-def _candidates(noisy: bool, motive: str, by_motive: dict, warm: np.ndarray) -> np.ndarray:
-    pool = np.flatnonzero(warm) if noisy else by_motive[motive][warm[by_motive[motive]]]
-    return pool
 
 
 def _new_arrival_targets(config, new_ids, rng) -> dict[int, int]:

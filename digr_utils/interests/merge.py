@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from digr_utils.embed import encode_or
 from digr_utils.interests.types import Interest, Mined
 
 #: MiniLM cosine of "preparing for a long-distance race" vs "training for a marathon" is 0.60;
@@ -65,7 +66,7 @@ def merge_interests(
     keys = sorted({key for item in entries for key, _, _, _ in item})
     if not keys:
         return [[] for _ in range(n_items)]
-    vectors = _embed(keys, embed_fn, cache_dir)
+    vectors = encode_or(keys, embed_fn, cache_dir, "merge_interests")
     row = {k: i for i, k in enumerate(keys)}
     with _one_faiss_thread():
         return [_merge_item(item, vectors, row, threshold) for item in entries]
@@ -147,21 +148,6 @@ def _item_entries(mined_by_llm, i: int) -> list[tuple[str, str, str, float | Non
     return [(normalise(it.text), it.text.strip(), llm, it.confidence)
             for llm, answers in mined_by_llm.items() for it in answers[i].interests
             if normalise(it.text)]
-
-
-def _embed(keys: list[str], embed_fn, cache_dir) -> np.ndarray:
-    if embed_fn is None:
-        from digr_utils.embed import encode
-
-        vectors = encode(keys, model="minilm", cache_dir=cache_dir)
-    else:
-        vectors = embed_fn(keys)
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or len(vectors) != len(keys):
-        raise ValueError(f"merge_interests: embed_fn returned shape {vectors.shape} for "
-                         f"{len(keys)} texts; it must return one row per text")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.clip(norms, 1e-12, None)
 
 
 def _merge_item(entries, vectors: np.ndarray, row: dict[str, int],
