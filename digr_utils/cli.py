@@ -39,6 +39,17 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--model", default=None, help="with --backend openai: the served model's name")
     mine.add_argument("--visual-cues", action="store_true",
                       help="add each item's visual cues (colours, shape) to the prompt")
+    label = stage("label", "RLDI: grade mined interests, keep the good ones; prints AUC, kept precision/recall, mean q")
+    label.add_argument("--source", choices=["simulated", "smollm2"], default="simulated",
+                       help="whose interests to grade: the simulated panel or the bundled SmolLM2's answers")
+    label.add_argument("--budget", type=int, default=200, help="how many interests are annotated")
+    label.add_argument("--classifier", choices=["logistic", "mlp"], default="logistic")
+    label.add_argument("--labels", type=Path, default=None,
+                       help="your own labels: a CSV with entity_id, text, label (0/1)")
+    label.add_argument("--judge", choices=["smollm2", "openai"], default=None,
+                       help="label the annotated subset with an LLM judge instead of the hidden motives")
+    label.add_argument("--base-url", default=None, help="with --judge openai")
+    label.add_argument("--model", default=None, help="with --judge openai: the served model's name")
     serve = sub.add_parser("serve-llm", help="serve a local model over an OpenAI-compatible HTTP API")
     serve.add_argument("--model", default=None, help="a transformers model folder (default: bundled SmolLM2)")
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a classroom network")
@@ -71,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "data":
             figures = pipeline.data_stage(preset, spec, regenerate=args.regenerate)
+        elif args.command == "label":
+            if spec is not None:
+                parser.error("digr label runs on the bundled shop; on real data use the library "
+                             "(digr_utils.labeling) with your mined answers")
+            figures = pipeline.label_stage(preset, args.source, args.budget, args.classifier,
+                                           args.labels, args.judge, args.base_url, args.model)
         else:
             figures = pipeline.mine_stage(preset, args.backend, args.base_url, args.model, spec,
                                           visual=args.visual_cues)

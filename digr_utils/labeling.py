@@ -102,6 +102,19 @@ def interest_table(
     return InterestTable(frame, emb)
 
 
+def user_evidence(ds_items: pd.DataFrame, user_ids: Sequence[str],
+                  histories: Sequence[np.ndarray]) -> pd.DataFrame:
+    """The evidence a user interest is graded against, shaped like ``ds_items`` for
+    :func:`interest_table`: the titles of the user's training history as one "title"."""
+    if len(user_ids) != len(histories):
+        raise ValueError(f"user_evidence: {len(user_ids)} user ids but {len(histories)} histories; "
+                         "pass one history per user, in user order")
+    titles = ds_items["title"].fillna("").astype(str).to_numpy()
+    return pd.DataFrame({"user_id": list(user_ids),
+                         "title": ["; ".join(titles[np.asarray(h, dtype=int)]) for h in histories],
+                         "description": ""})
+
+
 def truth_labels(table: InterestTable, truth: Sequence[set[str]], matcher: MotiveMatcher) -> np.ndarray:
     """1 where an interest names one of its item's true motives, else 0 (ints, one per row).
 
@@ -229,6 +242,72 @@ def choose_threshold(proba: np.ndarray, labels: np.ndarray,
     return float(thresholds[reached[0]])
 
 
+def budget_curve(table: InterestTable, labels: np.ndarray, budgets: Sequence[int],
+                 seeds: Sequence[int] = (0, 1, 2), kind: str = "logistic",
+                 test_share: float = 0.3) -> pd.DataFrame:
+    """How much a label budget buys: for each budget and seed, train on that many labels drawn
+    from the non-test rows and score a fixed held-out test set (AUC, kept precision/recall at 0.5).
+
+    Budgets whose draw holds one class only cannot train a grader; they appear with
+    ``trained=False`` and empty scores rather than as an error or a silent NaN.
+    """
+    labels = np.asarray(labels).astype(int)
+    test = sample_budget(len(table), int(round(test_share * len(table))), seed=10_000)
+    pool = np.setdiff1d(np.arange(len(table)), test)
+    test_table = InterestTable(table.frame.iloc[test].reset_index(drop=True), table.embeddings[test])
+    rows = []
+    for budget in budgets:
+        if budget > len(pool):
+            raise ValueError(f"budget_curve: budget {budget} exceeds the {len(pool)} rows outside the "
+                             f"test set; use budgets up to {len(pool)} or a smaller test_share")
+        for seed in seeds:
+            picked = pool[sample_budget(len(pool), budget, seed)]
+            if len(np.unique(labels[picked])) < 2:
+                rows.append({"budget": budget, "seed": seed, "trained": False})
+                continue
+            grader = train_classifier(table, labels, picked, kind=kind, seed=seed)
+            scores = evaluate_labels(grader.predict_proba(test_table), labels[test])
+            rows.append({"budget": budget, "seed": seed, "trained": True,
+                         **{k: scores[k] for k in ("roc_auc", "precision", "recall")}})
+    return pd.DataFrame(rows)
+
+
+def calibration(proba: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Reliability table: per probability bin, the mean predicted P(good), the observed share of
+    good interests and the count. A calibrated grader has the two close in every bin."""
+    proba, labels = _check_scores(proba, labels, "calibration")
+    bins = np.minimum((proba * n_bins).astype(int), n_bins - 1)
+    frame = pd.DataFrame({"bin": bins, "predicted": proba, "observed": labels})
+    table = frame.groupby("bin").agg(predicted=("predicted", "mean"), observed=("observed", "mean"),
+                                     count=("observed", "size"))
+    return table.reset_index(drop=True)
+
+
+def read_labels(path: str | os.PathLike, table: InterestTable) -> np.ndarray:
+    """Labels a person supplied, as a CSV with columns ``entity_id``, ``text``, ``label`` (0/1).
+
+    Returns one entry per table row: the label where the CSV has that (entity_id, text), -1
+    elsewhere (unlabelled). Pass the labelled positions ``np.flatnonzero(labels >= 0)`` as
+    ``rows`` to :func:`train_classifier`.
+    """
+    frame = pd.read_csv(path, dtype={"entity_id": str, "text": str})
+    missing = {"entity_id", "text", "label"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; the file needs entity_id, "
+                         "text and label (0 or 1) per labelled interest")
+    bad = ~frame["label"].isin([0, 1])
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{path}: line {first + 2} has label {frame['label'].iloc[first]}; labels "
+                         "must be 0 (bad interest) or 1 (good interest)")
+    given = {(e, t.strip()): int(y) for e, t, y in zip(frame["entity_id"], frame["text"], frame["label"])}
+    out = np.array([given.get((str(e), t), -1) for e, t in zip(table.frame["entity_id"], table.frame["text"])])
+    if not (out >= 0).any():
+        raise ValueError(f"{path}: none of its {len(frame)} rows matches a mined interest (same "
+                         "entity_id and text); export the table with the interests to label first")
+    return out
+
+
 def item_quality(table: InterestTable, keep: np.ndarray, n_items: int) -> np.ndarray:
     """q_i = sum_k w_k*y_k / sum_k w_k over item i's interests, y = kept (0/1), w = confidence.
 
@@ -265,7 +344,8 @@ def _check_aligned(mined_by_llm: dict[str, Sequence[Mined]], ds_items: pd.DataFr
         if column not in ds_items:
             raise ValueError(f"interest_table: ds_items has no {column!r} column; pass "
                              "Dataset.items (columns item_id, title, description, ...)")
-    ids = ds_items["item_id"].astype(str).to_numpy() if "item_id" in ds_items else None
+    id_column = next((c for c in ("item_id", "user_id") if c in ds_items), None)
+    ids = ds_items[id_column].astype(str).to_numpy() if id_column else None
     for llm, answers in mined_by_llm.items():
         if len(answers) != len(ds_items):
             raise ValueError(f"interest_table: {llm!r} has {len(answers)} answers for "
@@ -313,8 +393,10 @@ def _check_scores(proba, labels, name: str) -> tuple[np.ndarray, np.ndarray]:
     if proba.shape != labels.shape or proba.ndim != 1:
         raise ValueError(f"{name}: proba has shape {proba.shape} but labels {labels.shape}; "
                          "pass one score and one 0/1 label per interest")
+    if not len(labels):
+        raise ValueError(f"{name}: no interests to score; pass at least one good and one bad")
     if len(np.unique(labels)) < 2:
-        raise ValueError(f"{name}: all {len(labels)} labels are {labels[0] if len(labels) else '-'}; "
+        raise ValueError(f"{name}: all {len(labels)} labels are {labels[0]}; "
                          "ranking quality needs both good (1) and bad (0) interests")
     return proba, labels
 

@@ -82,3 +82,24 @@ def test_unknown_preset_is_rejected(capsys):
         main(["data", "--preset", "huge"])
     assert exc.value.code == 2
     assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_label_grades_the_panel_and_filtering_sharpens_neighbours(capsys, _artifacts):
+    assert main(["label", "--preset", "ci"]) == 0
+    f = _last_json(capsys)
+    assert f["annotated"] == 200 and f["labels_from"].startswith("hidden motives")
+    assert f["roc_auc"] > f["confidence_only_auc"] and f["kept_precision"] > f["keep_all_precision"]
+    assert 0 < f["mean_quality"] <= 1
+    # the story of notebook 03: interests help neighbours find motives, filtered ones more
+    assert f["agreement_surface"] < f["agreement_fused_all"] < f["agreement_fused_kept"]
+    folder = _artifacts / "ci" / "label" / "simulated"
+    kept = json.loads((folder / "kept_item_interests.json").read_text())
+    assert len(kept) == 225 and all(isinstance(k, list) for k in kept)
+    assert (folder / "user_interests.csv").exists() and (folder / "item_quality.npy").exists()
+
+
+def test_label_with_a_bad_labels_file_names_it(capsys, tmp_path):
+    bad = tmp_path / "mine.csv"
+    bad.write_text("entity_id,text\n")
+    assert main(["label", "--preset", "ci", "--labels", str(bad)]) == 2
+    assert f"{bad}: missing column(s) ['label']" in capsys.readouterr().err

@@ -7,14 +7,19 @@ import pytest
 
 from digr_utils.interests.types import Interest, Mined
 from digr_utils.labeling import (
+    FEATURES,
     InterestTable,
+    budget_curve,
+    calibration,
     choose_threshold,
     evaluate_labels,
     filtered_interests,
     interest_table,
     item_quality,
+    read_labels,
     sample_budget,
     train_classifier,
+    user_evidence,
 )
 
 CAMPING, TENT, YOGA, OUTDOOR = ("camping weekends", "wants a good tent", "daily yoga practice",
@@ -197,3 +202,51 @@ def test_classifier_beats_confidence_on_the_ci_shop_panel():
     assert auc["mlp"] > 0.8
     q = item_quality(table, labels, n_items)
     assert not np.isnan(q).any() and ((q >= 0) & (q <= 1)).all()
+
+
+def test_calibration_table_by_hand():
+    # bins of width 0.5: [0.1, 0.3] -> predicted 0.2, observed 1/2; [0.6, 0.8, 0.9] -> 23/30, 2/3
+    table = calibration(np.array([0.1, 0.3, 0.6, 0.8, 0.9]), np.array([0, 1, 1, 0, 1]), n_bins=2)
+    np.testing.assert_allclose(table["predicted"], [0.2, 2.3 / 3])
+    np.testing.assert_allclose(table["observed"], [0.5, 2 / 3])
+    assert list(table["count"]) == [2, 3]
+    # a score of exactly 1.0 falls in the last bin, not a bin of its own
+    assert len(calibration(np.array([1.0, 0.0]), np.array([1, 0]), n_bins=2)) == 2
+
+
+def test_budget_curve_reports_untrainable_budgets_instead_of_failing():
+    table = _hand_table(list(range(20)), [0.5] * 20)
+    table.frame["title_echo"] = 0.0
+    for feature in FEATURES:
+        table.frame[feature] = np.arange(20, dtype=float) if feature == "n_words" else 0.0
+    labels = (np.arange(20) >= 18).astype(int)  # two good interests only
+    curve = budget_curve(table, labels, budgets=[1, 13], seeds=[0], test_share=0.3)
+    # a budget of 1 holds one class; 13 of the 14 non-test rows can still miss every good one
+    assert list(curve["budget"]) == [1, 13]
+    assert not curve["trained"].iloc[0] and np.isnan(curve["roc_auc"].iloc[0])
+    with pytest.raises(ValueError, match="budget 15 exceeds the 14 rows outside the test set"):
+        budget_curve(table, labels, budgets=[15], seeds=[0], test_share=0.3)
+
+
+def test_read_labels_joins_by_item_and_text(tmp_path):
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    path = tmp_path / "labels.csv"
+    path.write_text(f"entity_id,text,label\ni0,{CAMPING},1\ni1,{YOGA},0\ni2,unmined,1\n")
+    np.testing.assert_array_equal(read_labels(path, table), [1, -1, 0, -1])
+    path.write_text("entity_id,text,label\ni0,x,2\n")
+    with pytest.raises(ValueError, match="line 2 has label 2; labels must be 0"):
+        read_labels(path, table)
+    path.write_text("entity_id,interest,label\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['text'\]"):
+        read_labels(path, table)
+    path.write_text("entity_id,text,label\ni9,nothing,1\n")
+    with pytest.raises(ValueError, match="none of its 1 rows matches a mined interest"):
+        read_labels(path, table)
+
+
+def test_user_evidence_joins_history_titles():
+    frame = user_evidence(ITEMS, ["u0", "u1"], [np.array([0, 2]), np.array([1])])
+    assert list(frame["title"]) == ["Trail Tent; Camp Stove", "Yoga Mat"]
+    assert list(frame["user_id"]) == ["u0", "u1"]
+    with pytest.raises(ValueError, match="2 user ids but 1 histories"):
+        user_evidence(ITEMS, ["u0", "u1"], [np.array([0])])
