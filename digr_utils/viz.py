@@ -96,3 +96,38 @@ def bar_table(values: dict[str, float], title: str, xlabel: str, ax: plt.Axes | 
     ax.set_title(title)
     ax.set_xlim(0, max(values.values()) * 1.25 if values else 1)
     return ax
+
+
+def grader_curves(scores: dict[str, np.ndarray], labels: np.ndarray) -> plt.Figure:
+    """ROC and precision-recall curves of several interest graders on the same held-out labels."""
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    fig, (roc, pr) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, proba in scores.items():
+        fpr, tpr, _ = roc_curve(labels, proba)
+        roc.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+        precision, recall, _ = precision_recall_curve(labels, proba)
+        pr.plot(recall, precision, label=name)
+    roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    pr.axhline(np.mean(labels), color="grey", lw=0.8, ls="--", label="keep everything")
+    roc.set(xlabel="false positive rate (bad interests kept)", ylabel="true positive rate (good kept)",
+            title="ROC, held-out interests")
+    pr.set(xlabel="recall of good interests", ylabel="precision of kept interests",
+           title="Precision-recall, held-out interests")
+    roc.legend(fontsize=8)
+    pr.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def reliability(tables: dict[str, "pd.DataFrame"], ax: plt.Axes | None = None) -> plt.Axes:
+    """Calibration curves from :func:`digr_utils.labeling.calibration` tables, with the diagonal."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    for name, table in tables.items():
+        ax.plot(table["predicted"], table["observed"], marker="o", label=name)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfectly calibrated")
+    ax.set(xlabel="predicted P(good)", ylabel="observed share of good interests",
+           title="Calibration, held-out interests", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8)
+    return ax
