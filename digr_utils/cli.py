@@ -50,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="label the annotated subset with an LLM judge instead of the hidden motives")
     label.add_argument("--base-url", default=None, help="with --judge openai")
     label.add_argument("--model", default=None, help="with --judge openai: the served model's name")
+    sids = stage("sids", "IEID: semantic IDs from an RQ-VAE; prints collisions, code use and motive purity")
+    sids.add_argument("--source", choices=["shallow", "deep"], default="deep",
+                      help="item text alone, or fused with RLDI-kept interests and visual cues")
+    sids.add_argument("--method", choices=["rqvae", "kmeans"], default="rqvae",
+                      help="the RQ-VAE, or residual k-means (the simple alternative)")
+    sft = stage("sft", "stage 1: train the generative recommender on semantic IDs; prints HR/NDCG@5/10")
+    sft.add_argument("--source", choices=["shallow", "deep"], default="deep",
+                     help="shallow IDs (TIGER) or deep IDs (DeepInterestGR)")
+    sft.add_argument("--aux", choices=["on", "off"], default=None,
+                     help="interest <-> SID alignment tasks (default: on for deep, off for shallow)")
+    sft.add_argument("--seed", type=int, default=None, help="model and shuffling seed (default: the preset's)")
     serve = sub.add_parser("serve-llm", help="serve a local model over an OpenAI-compatible HTTP API")
     serve.add_argument("--model", default=None, help="a transformers model folder (default: bundled SmolLM2)")
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a classroom network")
@@ -88,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                              "(digr_utils.labeling) with your mined answers")
             figures = pipeline.label_stage(preset, args.source, args.budget, args.classifier,
                                            args.labels, args.judge, args.base_url, args.model)
+        elif args.command == "sft":
+            if spec is not None:
+                parser.error("digr sft runs on the bundled shop's semantic IDs for now")
+            aux = None if args.aux is None else args.aux == "on"
+            figures = pipeline.sft_stage(preset, args.source, aux, args.seed)
+        elif args.command == "sids":
+            figures = pipeline.sids_stage(preset, args.source, args.method, spec)
         else:
             figures = pipeline.mine_stage(preset, args.backend, args.base_url, args.model, spec,
                                           visual=args.visual_cues)

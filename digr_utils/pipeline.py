@@ -5,12 +5,13 @@ JSON line printed by the command come from one code path.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from digr_utils.config import Preset, artifacts_dir, get_preset
+from digr_utils.config import Preset, artifacts_dir, get_preset, pick_device
 from digr_utils.data.dataset import Dataset, Split, k_core, leave_one_out
 from digr_utils.data.world import Shop, generate_shop, load_shop, ShopConfig, shop_folder, write_shop
 
@@ -426,3 +427,209 @@ def kept_interests(preset: str | Preset | None = None, source: str = "simulated"
     if not path.exists():
         run_labeling(p, source, progress=False)
     return json.loads(path.read_text()), np.load(folder / "item_quality.npy")
+
+
+#: Item representations a semantic ID can be built from (notebook 04).
+SID_SOURCES = ("shallow", "deep")
+
+
+@dataclass(frozen=True)
+class DeepRecipe:
+    """How the deep item vector is made: surface + weighted kept interests (+ visual cues)."""
+
+    interests_from: str = "simulated"
+    interest_weight: float = 1.0
+    cue_weight: float = 0.2
+    mode: str = "sum"
+
+
+def item_vectors(preset: Preset, source: str, data: Data,
+                 recipe: DeepRecipe = DeepRecipe()) -> "np.ndarray":
+    """Unit item vectors: ``shallow`` = MiniLM of title + description; ``deep`` = that vector
+    fused with the mean vector of the item's RLDI-kept interests and of its visual cues."""
+    from digr_utils.embed import encode
+    from digr_utils.representation import fuse, interest_vectors
+
+    if source not in SID_SOURCES:
+        raise ValueError(f"unknown SID source {source!r}; use one of {', '.join(SID_SOURCES)}")
+    emb_dir = artifacts_dir(preset, "embeddings")
+    surface = encode(data.dataset.text(), cache_dir=emb_dir)
+    if source == "shallow":
+        return surface
+    if data.shop is None:
+        raise ValueError("deep item vectors need mined interests, which this course makes for the "
+                         "bundled shop; on real data use --source shallow (or mine and label first "
+                         "with the library)")
+    from digr_utils.interests.visual import visual_cues_all
+
+    kept, _ = kept_interests(preset, recipe.interests_from)
+    interests, _ = interest_vectors(kept, cache_dir=emb_dir)
+    cues = encode(visual_cues_all(data.shop.images), cache_dir=emb_dir)
+    return fuse(surface, [(interests, recipe.interest_weight), (cues, recipe.cue_weight)], recipe.mode)
+
+
+@dataclass
+class SidRun:
+    """A trained quantiser's output: the IDs, raw codes, training history and diagnostics."""
+
+    ids: "SemanticIds"
+    codes: "np.ndarray"  # (n_items, L) before the suffix
+    history: "pd.DataFrame | None"
+    figures: dict
+
+
+def build_sids(preset: str | Preset | None = None, source: str = "deep", method: str = "rqvae",
+               spec: DataSpec | None = None, recipe: DeepRecipe = DeepRecipe(),
+               progress: bool = True, save: bool = True, **overrides) -> SidRun:
+    """IEID: quantise the items' ``source`` vectors into semantic IDs with ``method``
+    (``rqvae`` or residual ``kmeans``) and measure them. ``overrides`` set RQVAEConfig fields
+    (levels, codebook_size, epochs, ...). With ``save``, the IDs, the RQ-VAE checkpoint (a rerun
+    resumes from it) and the figures go to ``artifacts/<preset>/sids/<source>/``, where later
+    stages read them; experiments pass ``save=False``."""
+    import numpy as np
+    import pandas as pd
+
+    from digr_utils.sid import (RQVAEConfig, SemanticIds, codebook_usage, reconstruction_error,
+                                residual_kmeans, shared_code_purity, train_rqvae)
+
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    if method not in ("rqvae", "kmeans"):
+        raise ValueError(f"unknown quantiser {method!r}; use rqvae or kmeans")
+    data = load_data(p, spec)
+    vectors = item_vectors(p, source, data, recipe)
+    cfg = RQVAEConfig.for_items(vectors.shape[1], len(vectors), full=p.name == "full",
+                                seed=p.seed, **overrides)
+    folder = artifacts_dir(p, f"sids/{source}" if spec is None else f"sids/{spec.name}-{source}")
+    start = time.perf_counter()
+    history = None
+    if method == "rqvae":
+        # the checkpoint name carries a hash of the vectors: a resumed run must see the same input
+        digest = hashlib.sha1(np.ascontiguousarray(vectors).tobytes()).hexdigest()[:10]
+        model, history = train_rqvae(vectors, cfg, progress=progress,
+                                     checkpoint=folder / f"rqvae-{digest}.pt" if save else None)
+        codes = model.encode_codes(vectors).cpu().numpy()
+    else:
+        codes, _ = residual_kmeans(vectors, cfg.levels, cfg.codebook_size, cfg.seed)
+    seconds = time.perf_counter() - start
+    ids = SemanticIds.from_codes(codes, data.dataset.items["item_id"].astype(str), cfg.codebook_size)
+    usage = codebook_usage(codes, cfg.codebook_size)
+    figures = {"source": source, "method": method, "dataset": data.dataset.name,
+               "items": len(vectors), "levels": cfg.levels, "codebook_size": cfg.codebook_size,
+               "train_seconds": seconds, "collision_rate": ids.collision_rate(),
+               "max_suffix": int(ids.codes[:, -1].max()),
+               **{f"used_l{lvl}": float(row.used) for lvl, row in usage.iterrows()},
+               **{f"perplexity_l{lvl}": float(row.perplexity) for lvl, row in usage.iterrows()}}
+    if method == "rqvae":
+        figures["recon_mse"] = reconstruction_error(model, vectors)
+    if data.shop is not None:
+        motives = data.shop.motive_sets()
+        types = data.dataset.items["product_type"].to_numpy()
+        for depth in (1, 2):
+            purity = shared_code_purity(codes, motives, types, depth=depth)
+            figures.update({f"motive_share_l{depth}": purity["share"], f"type_share_l{depth}": purity["share_b"]})
+        figures.update({"motive_floor": purity["floor"], "type_floor": purity["floor_b"]})
+    figures = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+    if save:
+        ids.save(folder / "sids.npz")
+        if history is not None:
+            history.to_csv(folder / "history.csv", index=False)
+        (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return SidRun(ids, codes, history, figures)
+
+
+def sids_stage(preset: str | Preset | None = None, source: str = "deep", method: str = "rqvae",
+               spec: DataSpec | None = None, progress: bool = True) -> dict:
+    """:func:`build_sids` for the command line: its figures, also saved as the stage's metrics."""
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    figures = build_sids(p, source, method, spec, progress=progress).figures
+    save_metrics(p, "sids", figures)
+    return figures
+
+
+def load_sids(preset: str | Preset | None = None, source: str = "deep") -> "SemanticIds":
+    """The semantic IDs notebook 04 (or ``digr sids``) built for ``source``; built now if missing."""
+    from digr_utils.sid import SemanticIds
+
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    path = artifacts_dir(p, f"sids/{source}") / "sids.npz"
+    if not path.exists():
+        build_sids(p, source, progress=False)
+    return SemanticIds.load(path)
+
+
+@dataclass
+class SFTRun:
+    """A trained stage-1 model, ready to rank (``recommender``), with its history and figures."""
+
+    recommender: "GenerativeRecommender"
+    history: "pd.DataFrame"
+    figures: dict
+
+
+def run_sft(preset: str | Preset | None = None, source: str = "deep", aux: bool | None = None,
+            seed: int | None = None, valid_users: int = 1000, progress: bool = True,
+            save: bool = True, **overrides) -> SFTRun:
+    """Stage 1: train a T5 on ``source`` semantic IDs by SFT and score it on the split.
+
+    ``aux`` adds the interest <-> SID alignment tasks (default: on for deep IDs, off for shallow
+    ones, whose items have no interests in TIGER). Early stopping watches NDCG@10 of constrained
+    beam search on ``valid_users`` validation users; the final figures use all users. With
+    ``save``, checkpoints go to ``artifacts/<preset>/sft/...`` and an interrupted run resumes.
+    ``overrides`` set :class:`~digr_utils.gen.sft.SFTConfig` fields (epochs, lr, ...).
+    """
+    import numpy as np
+
+    from digr_utils.gen.data import TaskMix, build_examples
+    from digr_utils.gen.model import ModelConfig, build_model
+    from digr_utils.gen.recommender import GenerativeRecommender
+    from digr_utils.gen.sft import SFTConfig, train_sft
+    from digr_utils.gen.vocab import SidVocab
+    from digr_utils.metrics import evaluate, ranking_metrics
+
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    seed = p.seed if seed is None else seed
+    aux = source == "deep" if aux is None else aux
+    data = load_data(p)
+    ids = load_sids(p, source)
+    interests = kept_interests(p)[0] if aux else None
+    vocab = SidVocab.build(ids.codes, ids.sizes, interests)
+    examples = build_examples(data.split, vocab, interests,
+                              TaskMix(interest_to_sid=aux, sid_to_interest=aux), p.max_history)
+    model = build_model(ModelConfig.for_preset(p), vocab, seed=seed)
+    recommender = GenerativeRecommender(model, vocab, max_history=p.max_history,
+                                        device=pick_device())
+    split = data.split
+    watch = np.sort(np.random.default_rng(seed).permutation(len(split.valid_target))[:valid_users])
+
+    def validate(m) -> dict:
+        topk = recommender.recommend([split.valid_history[u] for u in watch], 10)
+        return ranking_metrics(topk, split.valid_target[watch], (10,))
+
+    digest = hashlib.sha1(ids.codes.tobytes()).hexdigest()[:8]
+    folder = artifacts_dir(p, f"sft/{source}-{'aux' if aux else 'noaux'}-seed{seed}-{digest}") if save else None
+    result = train_sft(model, examples, SFTConfig.for_preset(p, seed=seed, **overrides), validate,
+                       checkpoint_dir=folder, progress=progress)
+    start = time.perf_counter()
+    scores = {part: evaluate(recommender, split, part) for part in ("valid", "test")}
+    figures = {"source": source, "aux_tasks": aux, "seed": seed, "examples": len(examples),
+               "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+               "train_seconds": float(result.history["seconds"].sum()),
+               "sequences_per_second": float(result.history["sequences_per_second"].median()),
+               "rank_seconds": time.perf_counter() - start,
+               **{f"{part} {group} {metric}": value for part, s in scores.items()
+                  for group in ("all", "warm", "new") for metric, value in s[group].items()
+                  if part == "test" or group == "all"}}
+    figures = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+    if folder is not None:
+        result.history.to_csv(folder / "history.csv", index=False)
+        (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return SFTRun(recommender, result.history, figures)
+
+
+def sft_stage(preset: str | Preset | None = None, source: str = "deep", aux: bool | None = None,
+              seed: int | None = None, progress: bool = True) -> dict:
+    """:func:`run_sft` for the command line: its figures, also saved as the stage's metrics."""
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    figures = run_sft(p, source, aux, seed, progress=progress).figures
+    save_metrics(p, "sft", figures)
+    return figures

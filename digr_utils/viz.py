@@ -94,7 +94,7 @@ def bar_table(values: dict[str, float], title: str, xlabel: str, ax: plt.Axes | 
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    ax.set_xlim(0, max(values.values()) * 1.25 if values else 1)
+    ax.set_xlim(0, (max(values.values()) * 1.25 if values else 0) or 1)
     return ax
 
 
@@ -131,3 +131,56 @@ def reliability(tables: dict[str, "pd.DataFrame"], ax: plt.Axes | None = None) -
            title="Calibration, held-out interests", xlim=(0, 1), ylim=(0, 1))
     ax.legend(fontsize=8)
     return ax
+
+
+def residual_toy(points: np.ndarray, codes: np.ndarray, centroids: Sequence[np.ndarray]) -> plt.Figure:
+    """Two-level residual quantisation of 2-D points: level-1 cells, then the level-2 codebook
+    fitted to what is left (the residuals), and every point's reconstruction."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    first = centroids[0][codes[:, 0]]
+    residual = points - first
+    axes[0].scatter(*points.T, c=codes[:, 0], cmap="tab10", s=12)
+    axes[0].scatter(*centroids[0].T, marker="X", s=160, c="black", label="level-1 codebook")
+    axes[0].set_title("Level 1: nearest of K centroids")
+    axes[1].scatter(*residual.T, c=codes[:, 1], cmap="Set2", s=12)
+    axes[1].scatter(*centroids[1].T, marker="X", s=160, c="black", label="level-2 codebook")
+    axes[1].set_title("Level 2: quantise the residuals (point − level-1 centroid)")
+    recon = first + centroids[1][codes[:, 1]]
+    axes[2].scatter(*points.T, s=8, c="lightgrey", label="points")
+    axes[2].scatter(*recon.T, s=40, c="tab:red", marker="+", label="code tuple's reconstruction")
+    axes[2].set_title(f"{len(np.unique(codes, axis=0))} distinct (level-1, level-2) codes")
+    for ax in axes:
+        ax.set(xlabel="x₁", ylabel="x₂")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def codebook_heatmap(codes: np.ndarray, codebook_size: int, title: str,
+                     ax: plt.Axes | None = None) -> plt.Axes:
+    """Items per code at every level (rows = levels): an even band means every code is used."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.5 * codes.shape[1] + 1.2))
+    counts = np.stack([np.bincount(codes[:, lvl], minlength=codebook_size)
+                       for lvl in range(codes.shape[1])])
+    image = ax.imshow(counts, aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_yticks(range(codes.shape[1]), [f"level {lvl + 1}" for lvl in range(codes.shape[1])])
+    ax.set(xlabel="code", title=title)
+    ax.figure.colorbar(image, ax=ax, label="items", fraction=0.03)
+    return ax
+
+
+def beam_search_steps(steps: Sequence["pd.DataFrame"], titles: Sequence[str] | None = None) -> plt.Figure:
+    """One panel per decoding step: the surviving prefixes and their summed log-probability
+    (from :func:`digr_utils.gen.explain.beam_steps`)."""
+    fig, axes = plt.subplots(1, len(steps), figsize=(4.2 * len(steps), 0.45 * max(map(len, steps)) + 1.6))
+    for t, (ax, step) in enumerate(zip(np.atleast_1d(axes), steps)):
+        labels = list(step["prefix"])
+        if titles is not None and "item" in step:
+            labels = [f"{p}\n{titles[i][:28]}" for p, i in zip(labels, step["item"])]
+        ax.barh(range(len(step)), step["log_prob"], color="tab:blue")
+        ax.set_yticks(range(len(step)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set(title=f"step {t + 1}: {len(step)} beams kept", xlabel="summed log-probability")
+    fig.tight_layout()
+    return fig
