@@ -103,3 +103,41 @@ def test_label_with_a_bad_labels_file_names_it(capsys, tmp_path):
     bad.write_text("entity_id,text\n")
     assert main(["label", "--preset", "ci", "--labels", str(bad)]) == 2
     assert f"{bad}: missing column(s) ['label']" in capsys.readouterr().err
+
+
+def test_sids_deep_codes_group_by_motive_and_shallow_by_type(capsys, _artifacts):
+    assert main(["sids", "--preset", "ci", "--source", "shallow"]) == 0
+    shallow = _last_json(capsys)
+    assert main(["sids", "--preset", "ci", "--source", "deep"]) == 0
+    deep = _last_json(capsys)
+    for f in (shallow, deep):
+        assert f["items"] == 225 and f["collision_rate"] < 0.3
+        assert min(f["used_l1"], f["used_l2"], f["used_l3"]) > 0.9
+    assert shallow["type_share_l1"] > shallow["motive_share_l1"]
+    assert deep["motive_share_l1"] > 2 * shallow["motive_share_l1"]
+    folder = _artifacts / "ci" / "sids" / "deep"
+    assert (folder / "sids.npz").exists() and (folder / "history.csv").exists()
+    assert json.loads((_artifacts / "ci" / "sids" / "metrics.json").read_text()) == deep
+
+
+def test_sids_deep_on_real_data_is_refused_with_the_way_out(capsys, tmp_path):
+    _write_letter(tmp_path, "X")
+    code = main(["sids", "--preset", "ci", "--data", str(tmp_path), "--format", "letter",
+                 "--name", "X", "--source", "deep"])
+    assert code == 2
+    assert "use --source shallow" in capsys.readouterr().err
+
+
+def test_sft_trains_and_ranks_with_the_shared_evaluator(capsys, _artifacts):
+    assert main(["sft", "--preset", "ci", "--source", "shallow"]) == 0
+    f = _last_json(capsys)
+    assert f["source"] == "shallow" and f["aux_tasks"] is False and f["epochs_run"] == 2
+    for key in ("valid all HR@10", "test all NDCG@10", "test warm HR@5", "test new HR@10"):
+        assert 0 <= f[key] <= 1
+    assert f["test all HR@10"] >= f["test all HR@5"] and f["sequences_per_second"] > 0
+    runs = list((_artifacts / "ci" / "sft").glob("shallow-noaux-seed0-*"))
+    assert len(runs) == 1 and (runs[0] / "best.pt").exists() and (runs[0] / "last.pt").exists()
+    # a second run resumes the finished checkpoint instead of training again
+    assert main(["sft", "--preset", "ci", "--source", "shallow"]) == 0
+    again = _last_json(capsys)
+    assert again["test all NDCG@10"] == f["test all NDCG@10"] and again["train_seconds"] == f["train_seconds"]

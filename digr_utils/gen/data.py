@@ -93,8 +93,13 @@ def history_inputs(split: Split, vocab: SidVocab, which: str = "valid",
     """Encoder inputs ``(input_ids, attention_mask)`` for every user's ``which`` history, padded
     on the right to the longest (an empty history is the ``<next>`` token alone)."""
     _check_split(split, vocab, "history_inputs")
-    cap = max_history or split.max_history
-    rows = [vocab.encode_history(np.asarray(h)[-cap:]) for h in split.histories(which)]
+    return history_tensors(split.histories(which), vocab, max_history or split.max_history)
+
+
+def history_tensors(histories: Sequence[np.ndarray], vocab: SidVocab,
+                    max_history: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder inputs for any list of histories (item positions), the last ``max_history`` kept."""
+    rows = [vocab.encode_history(np.asarray(h)[-max_history:]) for h in histories]
     inputs, lengths = _pad(rows, PAD)
     return inputs, _mask(lengths, inputs.shape[1])
 
