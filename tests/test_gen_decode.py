@@ -1,18 +1,28 @@
-"""Constrained beam search on a tiny random T5: trie tables by hand, exact scores, padding."""
+"""Constrained beam search on a tiny random T5: trie tables by hand, exact scores, padding,
+and the T5 decoder step against transformers' own forward."""
 import itertools
 
 import numpy as np
 import pytest
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import (
+    BartConfig,
+    BartForConditionalGeneration,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from digr_utils.gen.decode import (
     BeamSettings,
     CatalogTrie,
+    _CachedDecoder,
+    _T5Decoder,
     constrained_beam_search,
     recommend,
     sequence_log_prob,
 )
+from digr_utils.gen.model import ModelConfig, build_model
+from digr_utils.gen.vocab import SidVocab
 
 VOCAB = 40
 # Three items of D=3 tokens, listed out of lexicographic order so leaf ids differ from rows.
@@ -154,3 +164,75 @@ def test_errors_name_the_argument_and_the_fix(model, users):
         constrained_beam_search(model, ids, mask, CatalogTrie(HAND, 50, "cpu"), 2, 1)
     with pytest.raises(ValueError, match=r"allowed_mask: step=3 .* 0 <= step < 3"):
         trie.allowed_mask(3, torch.tensor([0]))
+
+
+def _course_t5():
+    """The course's T5 (relu feed-forward, tied embeddings) at the ci size."""
+    codes = np.array(list(itertools.product(range(8), range(8), range(2))))
+    words = " ".join(f"w{k}" for k in range(40))  # 6 specials + 18 codes + 40 words >= VOCAB
+    vocab = SidVocab.build(codes, (8, 8, 2), [[words] * 2])
+    return build_model(ModelConfig.for_preset("ci"), vocab)
+
+
+def _gated_t5():
+    """T5Config's other branches: gated-gelu, untied (unscaled) head, heads x d_kv != d_model,
+    two decoder layers sharing the first one's bias, buckets that go logarithmic at distance 2."""
+    torch.manual_seed(1)
+    config = T5Config(vocab_size=VOCAB, d_model=32, d_kv=6, num_heads=4, d_ff=48, num_layers=1,
+                      num_decoder_layers=2, feed_forward_proj="gated-gelu",
+                      tie_word_embeddings=False, relative_attention_num_buckets=4,
+                      relative_attention_max_distance=8, decoder_start_token_id=0, pad_token_id=0)
+    return T5ForConditionalGeneration(config)
+
+
+@pytest.mark.parametrize("make_model", [_course_t5, _gated_t5])
+@pytest.mark.parametrize("fast", [True, False], ids=["t5-step", "generic"])
+def test_decoder_steps_equal_teacher_forcing(make_model, fast, users):
+    # each step's log-probs equal transformers' full forward over every row's whole prefix,
+    # while rows reorder, repeat and drop their parents as beams do
+    model, (ids, mask) = make_model().eval(), users
+    n_users, rows, depth = len(ids), 5, 4
+    gen = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        hidden = model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        step = (_T5Decoder(model, hidden, mask, depth, beams=rows) if fast
+                else _CachedDecoder(model, hidden, mask))
+        prefixes = torch.zeros((n_users, 1, 1), dtype=torch.long)  # the start token
+        tokens, parent = prefixes[..., 0], None
+        for t in range(depth):
+            got = torch.log_softmax(step(tokens, parent), dim=-1)
+            k = prefixes.shape[1]
+            full = model(encoder_outputs=(hidden.repeat_interleave(k, dim=0),),
+                         attention_mask=mask.repeat_interleave(k, dim=0),
+                         decoder_input_ids=prefixes.flatten(0, 1)).logits[:, -1]
+            want = torch.log_softmax(full, dim=-1).unflatten(0, (n_users, k))
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+            # next step: beams continue random parents, some twice, some not at all
+            parent = torch.randint(0, k, (n_users, rows), generator=gen)
+            tokens = torch.randint(2, VOCAB, (n_users, rows), generator=gen)
+            prefixes = torch.cat([prefixes.gather(1, parent[..., None].expand(-1, -1, t + 1)),
+                                  tokens[..., None]], dim=2)
+
+
+def test_other_models_take_the_generic_path_and_stay_exact(catalog, users):
+    torch.manual_seed(0)
+    bart = BartForConditionalGeneration(BartConfig(
+        vocab_size=VOCAB, d_model=16, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+        decoder_ffn_dim=32, max_position_embeddings=32)).eval()
+    trie = CatalogTrie(catalog, VOCAB, "cpu")
+    items, scores = constrained_beam_search(bart, *users, trie, beams=len(catalog), top_k=10)
+    exact = sequence_log_prob(bart, *users, catalog).topk(10, dim=1)
+    assert torch.equal(items, exact.indices)
+    torch.testing.assert_close(scores, exact.values, atol=1e-5, rtol=0)
+
+
+def test_bf16_autocast_runs_and_stays_close(model, catalog, users):
+    # recommend autocasts to bf16 on CUDA; the CPU's bf16 autocast runs the same dtype paths
+    trie = CatalogTrie(catalog, VOCAB, "cpu")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        items, scores = constrained_beam_search(model, *users, trie, beams=10, top_k=5)
+    assert all(len(set(row)) == 5 for row in items.tolist())
+    exact = sequence_log_prob(model, *users, catalog).gather(1, items)
+    # bf16 keeps 8 bits of mantissa: a few hundredths of a nat over three tokens
+    torch.testing.assert_close(scores, exact, atol=0.1, rtol=0)

@@ -2,8 +2,10 @@
 
 A prefix trie over the catalog's SID tokens lives on the device as one lookup table per step, so
 each decoding step masks, scores and advances every user's beams with a few tensor operations
-and no Python callback. The encoder runs once per batch and the decoder reuses its key/value
-cache; a beam's score is the sum of its tokens' log-probabilities under the model.
+and no Python callback. The encoder runs once per batch; a beam's score is the sum of its
+tokens' log-probabilities under the model. T5 (the course's model) gets its own decoder step,
+the same math as transformers' with each user's encoder keys/values shared by all its beams
+instead of copied per beam; any other encoder-decoder goes through its own forward and cache.
 """
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ import contextlib
 import copy
 import inspect
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
+from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from digr_utils.config import pick_device
@@ -88,9 +91,10 @@ class CatalogTrie:
 class BeamSettings:
     """How :func:`recommend` searches: ``beams`` kept per step, ``top_k`` returned per user.
 
-    A batch holds ``batch_size x beams`` decoder rows, each with its own copy of the
-    cross-attention keys and values: 840 MB in float32 at 256 users, 20 beams, 80 input tokens,
-    d_model 128 and 2 decoder layers. Smaller batches are as fast on a CPU.
+    A batch holds ``batch_size x beams`` decoder rows. On T5 they share their user's
+    cross-attention keys and values: about 80 MB in float32 at 256 users, 20 beams, 80 input
+    tokens, d_model 128 and 2 decoder layers (other models copy them per beam: 840 MB).
+    Batches of 32 to 256 users are about as fast on a CPU.
     """
 
     beams: int = 20
@@ -121,33 +125,21 @@ def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torc
     with torch.inference_mode():
         hidden = model.get_encoder()(input_ids=input_ids,
                                      attention_mask=attention_mask).last_hidden_state
-        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        step = partial(_decoder_step, model, cache_kwarg=_cache_kwarg(model), cache=cache)
-        step_input = torch.full((n_users, 1), start, dtype=torch.long, device=device)
+        if isinstance(model, T5ForConditionalGeneration):
+            decoder = _T5Decoder(model, hidden, attention_mask, trie.depth, beams)
+        else:
+            decoder = _CachedDecoder(model, hidden, attention_mask)
         # one live beam per user at step 0, so the beams that come out of it are distinct
+        tokens = torch.full((n_users, 1), start, dtype=torch.long, device=device)
+        parent = None
         scores = torch.full((n_users, beams), _NEG_INF, device=device)
         scores[:, 0] = 0.0
         nodes = torch.zeros((n_users, beams), dtype=torch.long, device=device)
-        for t, (lo, table) in enumerate(zip(trie.token_lo, trie.next_node)):
-            logits = step(hidden, attention_mask, step_input)
-            width = table.shape[1]
-            # step 0 decodes one row per user; it broadcasts over that user's beams
-            log_probs = torch.log_softmax(logits.float(), dim=-1)[:, lo:lo + width]
-            scores, flat, nodes = _best_continuations(
-                scores, nodes, log_probs.reshape(n_users, -1, width), table)
-            if t == trie.depth - 1:
-                break
-            if t == 0:
-                cache.batch_repeat_interleave(beams)
-                attention_mask = attention_mask.repeat_interleave(beams, dim=0)
-                # from now on cross-attention reads its keys/values from the cache; the decoder
-                # takes the encoder states only for their shape, so a broadcast view (no copy)
-                hidden = hidden[:1].expand(n_users * beams, -1, -1)
-            else:
-                parent = flat // width + torch.arange(n_users, device=device)[:, None] * beams
-                # all beams of a user share cross-attention keys: only self-attention moves
-                cache.self_attention_cache.reorder_cache(parent.reshape(-1))
-            step_input = (flat % width + lo).reshape(-1, 1)
+        for lo, table in zip(trie.token_lo, trie.next_node):
+            log_probs = torch.log_softmax(decoder(tokens, parent).float(), dim=-1)
+            scores, parent, column, nodes = _best_continuations(
+                scores, nodes, log_probs[..., lo:lo + table.shape[1]], table)
+            tokens = column + lo
         items = trie.item_of_leaf[nodes[:, :top_k]]
         scores = scores[:, :top_k]
         return items.masked_fill(scores == _NEG_INF, -1), scores
@@ -160,13 +152,15 @@ def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie
 
     Users go in batches of ``settings.batch_size`` (inputs may stay on the CPU); ``device`` is
     where to run, the model moved there if needed (default: where the model is). bf16 autocast
-    on CUDA only. -1 pads users with fewer reachable items than ``top_k``.
+    on CUDA only. -1 pads users with fewer reachable items than ``top_k``. Inputs go to the
+    device and results come back in one transfer each, so batches queue up without a host sync.
     """
     settings = settings or BeamSettings()
     input_ids, attention_mask = _check_inputs("recommend", input_ids, attention_mask)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     trie = trie.to(device)
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
     out = []
@@ -174,11 +168,12 @@ def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie
                    disable=not progress):
         batch = slice(lo, lo + settings.batch_size)
         with autocast:
-            items, _ = constrained_beam_search(
-                model, input_ids[batch].to(device), attention_mask[batch].to(device), trie,
-                settings.beams, settings.top_k)
-        out.append(items.cpu().numpy())
-    return np.concatenate(out) if out else np.empty((0, settings.top_k), dtype=np.int64)
+            items, _ = constrained_beam_search(model, input_ids[batch], attention_mask[batch],
+                                               trie, settings.beams, settings.top_k)
+        out.append(items)
+    if not out:
+        return np.empty((0, settings.top_k), dtype=np.int64)
+    return torch.cat(out).cpu().numpy()
 
 
 def sequence_log_prob(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -211,28 +206,130 @@ def sequence_log_prob(model, input_ids: torch.Tensor, attention_mask: torch.Tens
 def _best_continuations(scores, nodes, log_probs, table):
     """The best ``beams`` (beam, token) continuations per user that stay inside the trie.
 
-    ``scores``/``nodes`` ``(B, beams)``, ``log_probs`` ``(B, beams or 1, width)``. Returns the
-    new scores, the picks' flat (beam * width + token column) index and their child nodes;
-    picks with score -inf (fewer valid continuations than beams) point at node 0, harmlessly.
+    ``scores``/``nodes`` ``(B, beams)``, ``log_probs`` ``(B, rows, width)`` with one row per
+    beam, or one row for all at the first step. Returns the new scores, the picks' rows of
+    ``log_probs`` (their parents), token columns and child nodes; picks with score -inf (fewer
+    valid continuations than beams) point at row 0 and node 0, harmlessly.
     """
     children = table[nodes]
     grown = torch.where(children >= 0, scores[..., None] + log_probs, _NEG_INF)
     scores, flat = grown.reshape(len(scores), -1).topk(scores.shape[1], dim=1)
     nodes = children.reshape(len(scores), -1).gather(1, flat).long().clamp_min(0)
-    return scores, flat, nodes
+    width = table.shape[1]
+    return scores, (flat // width).clamp_max(log_probs.shape[1] - 1), flat % width, nodes
 
 
-def _decoder_step(model, hidden, attention_mask, step_input, cache_kwarg: str,
-                  cache: EncoderDecoderCache) -> torch.Tensor:
-    """Next-token logits ``(rows, vocab)`` for one new decoder token, growing ``cache`` in place."""
-    out = model(encoder_outputs=(hidden,), attention_mask=attention_mask,
-                decoder_input_ids=step_input, use_cache=True, **{cache_kwarg: cache})
-    return out.logits[:, -1]
+class _T5Decoder:
+    """T5's decoder one token at a time, each user's beams as query rows of one attention.
+
+    Cross-attention keys/values are projected once per user and layer and every beam reads
+    them, so nothing is copied per beam (the generic path copies them to every beam row and
+    reads all copies each step). Self-attention is tree attention: each user's decoded
+    positions (at most 1 + (depth - 1) x beams) stay in the slots where they were written, and
+    a mask lets each beam see only its own prefix, so nothing moves when beams are reordered.
+    The math is T5ForConditionalGeneration's: unscaled dot products, the first layer's relative
+    position bias in every self-attention, RMS norms, tied-embedding output scaling.
+    """
+
+    def __init__(self, model: T5ForConditionalGeneration, hidden: torch.Tensor,
+                 attention_mask: torch.Tensor, depth: int, beams: int) -> None:
+        config = model.config
+        self.decoder, self.lm_head = model.decoder, model.lm_head
+        self.heads = (config.num_heads, config.d_kv)
+        # transformers 4 scales by tie_word_embeddings; 5 names it scale_decoder_outputs
+        scaled = getattr(config, "scale_decoder_outputs", config.tie_word_embeddings)
+        self.out_scale = config.d_model ** -0.5 if scaled else 1.0
+        # per layer (B, heads, T, d_kv) keys and values
+        self.cross = [tuple(self._split(proj(hidden)).contiguous() for proj in (a.k, a.v))
+                      for a in (block.layer[1].EncDecAttention for block in self.decoder.block)]
+        like = self.cross[0][0]  # in the projections' dtype (bf16 under CUDA autocast)
+        # padding gets the dtype's minimum, as in transformers
+        self.cross_mask = torch.where(attention_mask[:, None, None] == 0,
+                                      torch.finfo(like.dtype).min, 0.0).to(like.dtype)
+        slots = 1 + (depth - 1) * beams
+        self.own = [tuple(like.new_empty((len(hidden), config.num_heads, slots, config.d_kv))
+                          for _ in range(2)) for _ in self.decoder.block]
+        # (heads, query position, key position); every layer uses the first layer's
+        self.bias = self.decoder.block[0].layer[0].SelfAttention.compute_bias(
+            depth, depth, device=hidden.device)[0].to(like.dtype)
+        self.filled = 0
+        self.path = torch.empty((len(hidden), 1, 0), dtype=torch.long, device=hidden.device)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, rows, heads x d_kv)`` -> ``(B, heads, rows, d_kv)``."""
+        return x.unflatten(-1, self.heads).transpose(1, 2)
+
+    def __call__(self, tokens: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
+        """``(B, rows, vocab)`` logits after ``tokens`` ``(B, rows)``; row ``j`` continues the
+        previous step's row ``parent[:, j]`` (``None`` at the first step)."""
+        n_users, rows = tokens.shape
+        start, end, step = self.filled, self.filled + rows, self.path.shape[2]
+        path = self.path if parent is None else self.path.gather(
+            1, parent[..., None].expand(-1, -1, step))
+        # the slots of each row's prefix, itself last: (B, rows, step + 1)
+        mine = torch.arange(start, end, device=tokens.device).expand(n_users, rows)
+        self.path = path = torch.cat([path, mine[..., None]], dim=2)
+        # each prefix position's relative position bias as seen from the new one, in the slot
+        # it sits in; -inf on other beams' slots
+        heads = len(self.bias)
+        mask = torch.full((n_users, heads, rows, end), _NEG_INF, dtype=self.bias.dtype,
+                          device=tokens.device)
+        mask.scatter_(3, path[:, None].expand(-1, heads, -1, -1),
+                      self.bias[None, :, step:step + 1, :step + 1].expand(n_users, -1, rows, -1))
+        x = self.decoder.embed_tokens(tokens)
+        for (own, cross, feed_forward), (keys, values), (cross_keys, cross_values) in zip(
+                (block.layer for block in self.decoder.block), self.own, self.cross):
+            a = own.SelfAttention
+            h = own.layer_norm(x)
+            keys[:, :, start:end] = self._split(a.k(h))
+            values[:, :, start:end] = self._split(a.v(h))
+            x = x + a.o(self._attend(a.q(h), keys[:, :, :end], values[:, :, :end], mask))
+            a = cross.EncDecAttention
+            x = x + a.o(self._attend(a.q(cross.layer_norm(x)), cross_keys, cross_values,
+                                     self.cross_mask))
+            x = feed_forward(x)
+        self.filled = end
+        return self.lm_head(self.decoder.final_layer_norm(x) * self.out_scale)
+
+    def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        """T5's unscaled attention of ``q`` ``(B, rows, heads x d_kv)``, in the same shape."""
+        out = F.scaled_dot_product_attention(self._split(q), keys, values, attn_mask=mask,
+                                             scale=1.0)
+        return out.transpose(1, 2).flatten(2)
 
 
-def _cache_kwarg(model) -> str:
-    # transformers 5 renamed `past_key_values` to `cache` (the old name warns, then goes away)
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+class _CachedDecoder:
+    """Any encoder-decoder through its own forward and key/value cache, one row per beam."""
+
+    def __init__(self, model, hidden: torch.Tensor, attention_mask: torch.Tensor) -> None:
+        self.model, self.hidden, self.attention_mask = model, hidden, attention_mask
+        self.cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        # transformers 5 renamed `past_key_values` to `cache` (the old name warns, then goes away)
+        self.cache_kwarg = ("cache" if "cache" in inspect.signature(model.forward).parameters
+                            else "past_key_values")
+        self.rows = 1
+
+    def __call__(self, tokens: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
+        """Same contract as :meth:`_T5Decoder.__call__`."""
+        n_users, rows = tokens.shape
+        if parent is not None and self.rows == 1 and rows > 1:
+            # every row continues the one row of its user: copy the caches per beam once
+            self.cache.batch_repeat_interleave(rows)
+            self.attention_mask = self.attention_mask.repeat_interleave(rows, dim=0)
+            # cross-attention now reads its keys/values from the cache; the decoder takes the
+            # encoder states only for their shape, so a broadcast view (no copy)
+            self.hidden = self.hidden[:1].expand(n_users * rows, -1, -1)
+        elif parent is not None and self.rows > 1:
+            # all beams of a user share cross-attention keys: only self-attention moves
+            self.cache.self_attention_cache.reorder_cache(
+                (parent + torch.arange(n_users, device=parent.device)[:, None] * self.rows)
+                .reshape(-1))
+        self.rows = rows
+        out = self.model(encoder_outputs=(self.hidden,), attention_mask=self.attention_mask,
+                         decoder_input_ids=tokens.reshape(-1, 1), use_cache=True,
+                         **{self.cache_kwarg: self.cache})
+        return out.logits[:, -1].unflatten(0, (n_users, rows))
 
 
 def _check_beams(where: str, beams: int, top_k: int) -> None:
