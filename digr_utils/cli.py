@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="item text alone, or fused with RLDI-kept interests and visual cues")
     sids.add_argument("--method", choices=["rqvae", "kmeans"], default="rqvae",
                       help="the RQ-VAE, or residual k-means (the simple alternative)")
+    sids.add_argument("--encoder", default="minilm",
+                      help="sentence encoder: the bundled minilm, or a sentence-transformers name or folder")
     sft = stage("sft", "stage 1: train the generative recommender on semantic IDs; prints HR/NDCG@5/10")
     sft.add_argument("--source", choices=["shallow", "deep"], default="deep",
                      help="shallow IDs (TIGER) or deep IDs (DeepInterestGR)")
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             aux = None if args.aux is None else args.aux == "on"
             figures = pipeline.sft_stage(preset, args.source, aux, args.seed)
         elif args.command == "sids":
-            figures = pipeline.sids_stage(preset, args.source, args.method, spec)
+            figures = pipeline.sids_stage(preset, args.source, args.method, spec, args.encoder)
         else:
             figures = pipeline.mine_stage(preset, args.backend, args.base_url, args.model, spec,
                                           visual=args.visual_cues)

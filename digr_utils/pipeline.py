@@ -435,8 +435,11 @@ SID_SOURCES = ("shallow", "deep")
 
 @dataclass(frozen=True)
 class DeepRecipe:
-    """How the deep item vector is made: surface + weighted kept interests (+ visual cues)."""
+    """How item vectors are made: the sentence ``encoder`` (the bundled ``minilm`` or any
+    sentence-transformers name or folder), and for deep vectors the weights of the kept
+    interests and visual cues fused with the surface vector."""
 
+    encoder: str = "minilm"
     interests_from: str = "simulated"
     interest_weight: float = 1.0
     cue_weight: float = 0.2
@@ -445,17 +448,25 @@ class DeepRecipe:
 
 def item_vectors(preset: Preset, source: str, data: Data,
                  recipe: DeepRecipe = DeepRecipe()) -> "np.ndarray":
-    """Unit item vectors: ``shallow`` = MiniLM of title + description; ``deep`` = that vector
-    fused with the mean vector of the item's RLDI-kept interests and of its visual cues."""
+    """Unit item vectors: ``shallow`` = the encoder's embedding of title + description; ``deep``
+    = that vector fused with the mean vector of the item's RLDI-kept interests and of its
+    visual cues (all three from the same encoder, cached per text)."""
     from digr_utils.embed import encode
     from digr_utils.representation import fuse, interest_vectors
 
     if source not in SID_SOURCES:
         raise ValueError(f"unknown SID source {source!r}; use one of {', '.join(SID_SOURCES)}")
     emb_dir = artifacts_dir(preset, "embeddings")
-    surface = encode(data.dataset.text(), cache_dir=emb_dir)
+
+    def embed(texts: list[str]) -> "np.ndarray":
+        return encode(texts, model=recipe.encoder, cache_dir=emb_dir)
+
+    surface = embed(data.dataset.text())
     if source == "shallow":
         return surface
+    if recipe.encoder == "tfidf":
+        raise ValueError("deep item vectors fuse separately encoded texts, but TF-IDF vectors depend "
+                         "on the texts encoded together; use a neural encoder (minilm) for --source deep")
     if data.shop is None:
         raise ValueError("deep item vectors need mined interests, which this course makes for the "
                          "bundled shop; on real data use --source shallow (or mine and label first "
@@ -463,8 +474,8 @@ def item_vectors(preset: Preset, source: str, data: Data,
     from digr_utils.interests.visual import visual_cues_all
 
     kept, _ = kept_interests(preset, recipe.interests_from)
-    interests, _ = interest_vectors(kept, cache_dir=emb_dir)
-    cues = encode(visual_cues_all(data.shop.images), cache_dir=emb_dir)
+    interests, _ = interest_vectors(kept, embed_fn=embed)
+    cues = embed(visual_cues_all(data.shop.images))
     return fuse(surface, [(interests, recipe.interest_weight), (cues, recipe.cue_weight)], recipe.mode)
 
 
@@ -538,10 +549,10 @@ def build_sids(preset: str | Preset | None = None, source: str = "deep", method:
 
 
 def sids_stage(preset: str | Preset | None = None, source: str = "deep", method: str = "rqvae",
-               spec: DataSpec | None = None, progress: bool = True) -> dict:
+               spec: DataSpec | None = None, encoder: str = "minilm", progress: bool = True) -> dict:
     """:func:`build_sids` for the command line: its figures, also saved as the stage's metrics."""
     p = preset if isinstance(preset, Preset) else get_preset(preset)
-    figures = build_sids(p, source, method, spec, progress=progress).figures
+    figures = build_sids(p, source, method, spec, DeepRecipe(encoder=encoder), progress=progress).figures
     save_metrics(p, "sids", figures)
     return figures
 

@@ -141,3 +141,12 @@ def test_sft_trains_and_ranks_with_the_shared_evaluator(capsys, _artifacts):
     assert main(["sft", "--preset", "ci", "--source", "shallow"]) == 0
     again = _last_json(capsys)
     assert again["test all NDCG@10"] == f["test all NDCG@10"] and again["train_seconds"] == f["train_seconds"]
+
+
+def test_sids_with_another_encoder_and_residual_kmeans(capsys):
+    assert main(["sids", "--preset", "ci", "--source", "shallow", "--encoder", "tfidf",
+                 "--method", "kmeans"]) == 0
+    f = _last_json(capsys)
+    assert f["method"] == "kmeans" and f["items"] == 225 and "recon_mse" not in f
+    assert main(["sids", "--preset", "ci", "--source", "deep", "--encoder", "tfidf"]) == 2
+    assert "use a neural encoder (minilm) for --source deep" in capsys.readouterr().err
