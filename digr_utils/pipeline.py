@@ -249,7 +249,8 @@ def label_stage(preset: str | Preset | None = None, source: str = "simulated", b
     with ``base_url``/``model``), or read from ``labels_csv`` (entity_id, text, label). A grader of
     ``kind`` learns from it and labels the rest; quality is measured on the interests nobody
     annotated, against the hidden motives. At most half the interests are annotated, so that
-    held-out set is never empty.
+    held-out set is never empty. User-level interests (simulated panel only) are always
+    annotated from the users' hidden motives.
     """
     labels = run_labeling(preset, source, budget, kind, labels_csv, judge, base_url, model, progress)
     return labels.figures
