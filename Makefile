@@ -27,9 +27,11 @@ $(STAMP): pyproject.toml
 run: install
 	mkdir -p build/figures
 	@for nb in $(NOTEBOOKS); do \
+	  start=$$(date +%s); \
 	  echo "== $$nb ($(PRESET))"; \
 	  DIGR_FIGURES=build/figures $(VENV)/bin/papermill --log-level WARNING -k python3 \
 	    -p PRESET $(PRESET) "$$nb" "build/$$(basename $$nb)" || exit 1; \
+	  echo "   done in $$(( $$(date +%s) - start )) s"; \
 	done
 	@echo "Executed notebooks and figures are in build/"
 
