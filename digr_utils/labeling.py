@@ -242,6 +242,32 @@ def choose_threshold(proba: np.ndarray, labels: np.ndarray,
     return float(thresholds[reached[0]])
 
 
+@dataclass
+class Grading:
+    """A grader applied to a whole table: P(good) per row, the kept rows, the cut-off, and its
+    scores on the held-out rows (those without a label)."""
+
+    proba: np.ndarray
+    keep: np.ndarray
+    threshold: float
+    held: np.ndarray
+    scores: dict
+
+
+def grade(table: InterestTable, labels: np.ndarray, truth: np.ndarray, kind: str = "logistic",
+          seed: int = 0) -> Grading:
+    """RLDI end to end: learn from the labelled rows (``labels`` 0/1, -1 = unlabelled), cut at
+    the best-F1 threshold on them, keep labelled rows by their own label and the rest by the
+    grader, and score the unlabelled rows against ``truth``."""
+    labels = np.asarray(labels).astype(int)
+    rows = np.flatnonzero(labels >= 0)
+    proba = train_classifier(table, labels, rows, kind=kind, seed=seed).predict_proba(table)
+    threshold = choose_threshold(proba[rows], labels[rows])
+    keep = np.where(labels >= 0, labels == 1, proba >= threshold)
+    held = np.setdiff1d(np.arange(len(table)), rows)
+    return Grading(proba, keep, threshold, held, evaluate_labels(proba[held], truth[held], threshold))
+
+
 def budget_curve(table: InterestTable, labels: np.ndarray, budgets: Sequence[int],
                  seeds: Sequence[int] = (0, 1, 2), kind: str = "logistic",
                  test_share: float = 0.3) -> pd.DataFrame:

@@ -279,25 +279,21 @@ def run_labeling(preset: str | Preset | None = None, source: str = "simulated", 
     annotated = labeling.sample_budget(len(table), min(budget, len(table) // 2), p.seed)
     given = _annotations(table, truth, annotated, data, labels_csv, judge, base_url, model,
                          folder, progress)
-    rows = np.flatnonzero(given >= 0)
-    grader = labeling.train_classifier(table, given, rows, kind=kind, seed=p.seed)
-    proba = grader.predict_proba(table)
-    threshold = labeling.choose_threshold(proba[rows], given[rows])
-    keep = np.where(given >= 0, given == 1, proba >= threshold)
-    held = np.setdiff1d(np.arange(len(table)), rows)
-    scores = labeling.evaluate_labels(proba[held], truth[held], threshold)
+    graded = labeling.grade(table, given, truth, kind, p.seed)
+    rows, held, keep, scores = np.flatnonzero(given >= 0), graded.held, graded.keep, graded.scores
     confidence = table.frame["confidence_filled"].to_numpy()
     conf_cut = labeling.choose_threshold(confidence[rows], given[rows])
     conf_scores = labeling.evaluate_labels(confidence[held], truth[held], conf_cut)
     quality = labeling.item_quality(table, keep, data.dataset.n_items)
     kept = labeling.filtered_interests(table, keep, data.dataset.n_items)
-    frame = table.frame.assign(label=given, truth=truth, proba=proba, keep=keep.astype(bool))
+    frame = table.frame.assign(label=given, truth=truth, proba=graded.proba, keep=keep.astype(bool))
     figures = {
         "source": source, "classifier": kind, "labels_from": _label_origin(labels_csv, judge),
         "interests": len(table), "annotated": int(len(rows)),
         "keep_all_precision": float(truth[held].mean()),
         "roc_auc": scores["roc_auc"], "average_precision": scores["average_precision"],
-        "threshold": threshold, "kept_precision": scores["precision"], "kept_recall": scores["recall"],
+        "threshold": graded.threshold, "kept_precision": scores["precision"],
+        "kept_recall": scores["recall"],
         "confidence_only_auc": conf_scores["roc_auc"], "confidence_only_precision": conf_scores["precision"],
         "confidence_only_recall": conf_scores["recall"],
         "mean_quality": float(quality.mean()),
@@ -391,20 +387,16 @@ def _label_users(p: Preset, data: Data, users: dict, matcher, budget: int, kind:
                                       data.split.train)
     table = labeling.interest_table(users, evidence, cache_dir=emb_dir)
     truth = labeling.truth_labels(table, [set(m) for m in data.shop.user_motives], matcher)
+    given = np.full(len(table), -1)
     rows = labeling.sample_budget(len(table), min(budget, len(table) // 2), p.seed)
-    grader = labeling.train_classifier(table, truth, rows, kind=kind, seed=p.seed)
-    proba = grader.predict_proba(table)
-    threshold = labeling.choose_threshold(proba[rows], truth[rows])
-    keep = proba >= threshold
-    keep[rows] = truth[rows] == 1
-    held = np.setdiff1d(np.arange(len(table)), rows)
-    scores = labeling.evaluate_labels(proba[held], truth[held], threshold)
-    frame = table.frame.assign(truth=truth, proba=proba, keep=keep)
-    kept = labeling.filtered_interests(table, keep, ds.n_users)
-    return frame, kept, {"users_keep_all_precision": float(truth[held].mean()),
-                         "users_roc_auc": scores["roc_auc"],
-                         "users_kept_precision": scores["precision"],
-                         "users_kept_recall": scores["recall"]}
+    given[rows] = truth[rows]
+    graded = labeling.grade(table, given, truth, kind, p.seed)
+    frame = table.frame.assign(truth=truth, proba=graded.proba, keep=graded.keep.astype(bool))
+    kept = labeling.filtered_interests(table, graded.keep, ds.n_users)
+    return frame, kept, {"users_keep_all_precision": float(truth[graded.held].mean()),
+                         "users_roc_auc": graded.scores["roc_auc"],
+                         "users_kept_precision": graded.scores["precision"],
+                         "users_kept_recall": graded.scores["recall"]}
 
 
 def _write_labels(folder: Path, frame, kept, quality, user_frame, user_kept) -> None:

@@ -14,6 +14,7 @@ from digr_utils.labeling import (
     choose_threshold,
     evaluate_labels,
     filtered_interests,
+    grade,
     interest_table,
     item_quality,
     read_labels,
@@ -250,3 +251,11 @@ def test_user_evidence_joins_history_titles():
     assert list(frame["user_id"]) == ["u0", "u1"]
     with pytest.raises(ValueError, match="2 user ids but 1 histories"):
         user_evidence(ITEMS, ["u0", "u1"], [np.array([0])])
+
+
+def test_grade_keeps_labelled_rows_by_their_label_and_scores_the_rest():
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    graded = grade(table, np.array([1, 0, -1, -1]), truth=np.array([1, 0, 1, 0]))
+    assert graded.keep[0] and not graded.keep[1]
+    np.testing.assert_array_equal(graded.held, [2, 3])
+    assert graded.scores["n"] == 2 and graded.proba.shape == (4,)
