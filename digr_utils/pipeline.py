@@ -93,14 +93,14 @@ def mine_stage(preset: str | Preset | None = None, backend: str = "simulated",
 
     The simulated panel is also merged across its annotators (interests at least two agree on)
     and mines users too. On the bundled shop every answer set is scored against the hidden
-    motives with one matcher (:mod:`digr_utils.interests.judge`); on real data only counts and
+    motives with one matcher (:mod:`digr_utils.interests.scoring`); on real data only counts and
     failures are reported. ``visual`` adds each item's visual cues to a real LLM's prompt (the
     answers shipped for SmolLM2 were made without them, so turning it on re-mines).
     """
     import shutil
 
     from digr_utils.interests import mining
-    from digr_utils.interests.judge import minilm_matcher, score
+    from digr_utils.interests.scoring import minilm_matcher, score
 
     p = preset if isinstance(preset, Preset) else get_preset(preset)
     data = load_data(p, spec)
@@ -264,7 +264,7 @@ def run_labeling(preset: str | Preset | None = None, source: str = "simulated", 
     import numpy as np
 
     from digr_utils import labeling
-    from digr_utils.interests.judge import minilm_matcher
+    from digr_utils.interests.scoring import minilm_matcher
 
     p = preset if isinstance(preset, Preset) else get_preset(preset)
     start = time.perf_counter()
@@ -327,7 +327,7 @@ def _annotations(table, truth, annotated, data: Data, labels_csv, judge, base_ur
     if judge is None:
         given[annotated] = truth[annotated]
         return given
-    from digr_utils.interests.grounding import JUDGE_PREFILL, JUDGE_SETTINGS, llm_judge
+    from digr_utils.interests.llm_judge import JUDGE_PREFILL, JUDGE_SETTINGS, llm_judge
 
     if judge == "smollm2":
         from digr_utils.interests.backends import LocalHF

@@ -7,7 +7,7 @@ import pytest
 from digr_utils.config import PRESETS
 from digr_utils.data.dataset import from_sequences
 from digr_utils.interests.backends import Completion, GenerationSettings, LocalHF
-from digr_utils.interests.judge import MotiveMatcher, score
+from digr_utils.interests.scoring import MotiveMatcher, score
 from digr_utils.interests.mining import mine_items, prompt_key
 from digr_utils.interests.types import Interest, Mined
 
@@ -178,7 +178,7 @@ def test_shipped_smollm2_answers_cover_the_ci_shop():
 
 
 def test_merged_correctness_by_hand():
-    from digr_utils.interests.judge import merged_correctness
+    from digr_utils.interests.scoring import merged_correctness
     from digr_utils.interests.merge import MergedInterest
 
     merged = [[MergedInterest("running a race", 0.9, 2, ("a", "b"), ("running a race",)),

@@ -181,7 +181,7 @@ def test_evaluate_labels_by_hand():
 
 def test_classifier_beats_confidence_on_the_ci_shop_panel():
     from digr_utils.data.world import load_shop
-    from digr_utils.interests.judge import minilm_matcher
+    from digr_utils.interests.scoring import minilm_matcher
     from digr_utils.interests.simulated import default_panel
     from digr_utils.labeling import truth_labels
 

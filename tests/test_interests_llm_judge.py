@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from digr_utils.interests.backends import Completion
-from digr_utils.interests.grounding import judge_prompt, llm_judge, parse_verdict
+from digr_utils.interests.llm_judge import judge_prompt, llm_judge, parse_verdict
 
 
 @pytest.mark.parametrize("text, verdict", [

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from digr_utils.embed import encode_or
-from digr_utils.interests.judge import MotiveMatcher
+from digr_utils.interests.scoring import MotiveMatcher
 from digr_utils.interests.merge import DEFAULT_THRESHOLD as PARAPHRASE_THRESHOLD
 from digr_utils.interests.merge import MISSING_CONFIDENCE, normalise
 from digr_utils.interests.types import Mined
