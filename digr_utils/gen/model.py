@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from digr_utils.config import Preset
-from digr_utils.gen.vocab import EOS, PAD, SidVocab, write_atomic
+from digr_utils.gen.vocab import EOS, PAD, SidVocab
+from digr_utils.io import ArtifactError, load_torch, write_atomic
 
 
 @dataclass
@@ -94,11 +94,10 @@ def save_model(model: T5ForConditionalGeneration, path: str | os.PathLike) -> No
 
 def load_model(path: str | os.PathLike, vocab: SidVocab) -> T5ForConditionalGeneration:
     """Rebuild the model saved by :func:`save_model` (or ``best.pt`` of an SFT run) over ``vocab``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"load_model: {path} does not exist; train a model with "
-                                "train_sft(..., checkpoint_dir=...) or save one with save_model")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    fix = "train a model with train_sft(..., checkpoint_dir=...) or save one with save_model"
+    saved = load_torch(path, fix=fix)
+    if not isinstance(saved, dict) or not {"config", "state"} <= saved.keys():
+        raise ArtifactError(f"load_model: {path} holds no model (no config and state); {fix}")
     sizes = saved["config"]
     if sizes["vocab_size"] != vocab.vocab_size:
         raise ValueError(f"load_model: {path} was trained with a vocabulary of "

@@ -9,18 +9,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 from transformers import T5ForConditionalGeneration
 
 from digr_utils.config import Preset, get_preset, pick_device, seed_everything
 from digr_utils.gen.data import Examples
 from digr_utils.gen.model import model_config_of, save_model
-from digr_utils.gen.vocab import write_atomic
+from digr_utils.progress import progress_bar
+from digr_utils.training import (EarlyStopping, capture_rng, cpu_state, deterministic,
+                                 load_checkpoint, restore_rng, save_checkpoint, warmup_decay)
 
 # batches per length-sorted chunk: large enough to group lengths, small enough to stay random
 _CHUNK_BATCHES = 50
@@ -63,6 +64,7 @@ class SFTResult:
     best_score: float
 
 
+@deterministic()
 def train_sft(
     model: T5ForConditionalGeneration,
     examples: Examples,
@@ -89,31 +91,26 @@ def train_sft(
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _warmup_decay(cfg.epochs * steps_per_epoch, cfg.warmup_ratio))
+        optimizer, warmup_decay(cfg.epochs * steps_per_epoch, cfg.warmup_ratio))
     order = torch.Generator().manual_seed(cfg.seed)  # CPU: the same shuffles on every device
-    state = _State(best_state=_cpu_copy(model))
+    state = EarlyStopping(cfg.patience, best_weights=cpu_state(model))
     last = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
     if last is not None and last.exists():
-        state = _resume(last, model, len(examples), optimizer, scheduler, order, device)
+        _resume(last, model, len(examples), optimizer, scheduler, order, device, state)
 
-    bar = tqdm(total=cfg.epochs, initial=state.epoch, desc="SFT", disable=not progress)
-    while state.epoch < cfg.epochs and state.stale < cfg.patience:
+    bar = progress_bar(total=cfg.epochs, initial=state.epoch, desc="SFT", enabled=progress)
+    while state.running(cfg.epochs):
         state.epoch += 1
         start = time.perf_counter()
         loss = _train_epoch(model, data, cfg, optimizer, scheduler, order, device)
         seconds = time.perf_counter() - start
         row = {"epoch": state.epoch, "train_loss": loss}
         if validate is None:
-            state.improve(model, state.epoch, float("nan"))
+            state.improve(model)
         elif state.epoch % cfg.eval_every == 0 or state.epoch == cfg.epochs:
             metrics = _run_validation(model, validate, cfg.monitor)
             row.update(metrics)
-            score = _lookup(metrics, cfg.monitor)
-            if score > state.best_score:
-                state.improve(model, state.epoch, score)
-            else:
-                state.stale += state.epoch - state.last_eval
-            state.last_eval = state.epoch
+            state.update(model, _lookup(metrics, cfg.monitor))
         row.update(seconds=seconds, sequences_per_second=len(examples) / seconds)
         state.history.append(row)
         if last is not None:
@@ -122,7 +119,7 @@ def train_sft(
         best = {"best": f"{state.best_score:.4f}@{state.best_epoch}"} if validate else {}
         bar.set_postfix(loss=f"{loss:.3f}", **best)
     bar.close()
-    model.load_state_dict(state.best_state)
+    state.restore_best(model)
     model.eval()
     return SFTResult(model, pd.DataFrame(state.history), state.best_epoch, state.best_score)
 
@@ -138,23 +135,6 @@ def teacher_forced_loss(model: T5ForConditionalGeneration, examples: Examples,
         for rows in torch.arange(len(data)).split(batch_size):
             total += model(**data.batch(rows)).loss.float() * int(data.label_lengths[rows].sum())
     return total.item() / max(int(data.label_lengths.sum()), 1)
-
-
-@dataclass
-class _State:
-    """What an epoch loop carries besides the model and optimiser (all of it checkpointed)."""
-
-    best_state: dict
-    epoch: int = 0
-    best_epoch: int = 0
-    best_score: float = float("-inf")
-    stale: int = 0  # epochs since the best validation score
-    last_eval: int = 0
-    history: list = field(default_factory=list)
-
-    def improve(self, model, epoch: int, score: float) -> None:
-        self.best_state, self.best_epoch, self.best_score, self.stale = (
-            _cpu_copy(model), epoch, score, 0)
 
 
 def _train_epoch(model, data: Examples, cfg: SFTConfig, optimizer, scheduler, order, device):
@@ -208,18 +188,6 @@ def _lookup(metrics: dict, monitor: str) -> float:
     return lowered[monitor.lower()]
 
 
-def _warmup_decay(total_steps: int, warmup_ratio: float) -> Callable[[int], float]:
-    """Learning-rate factor: linear up over the warmup steps, then linear down to zero."""
-    warmup = int(total_steps * warmup_ratio)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)  # never 0: the first step already learns
-        return max(0.0, (total_steps - step) / max(total_steps - warmup, 1))
-
-    return factor
-
-
 def _param_groups(model, weight_decay: float) -> list[dict]:
     """Decay matrices only; layer-norm scales (vectors) stay undecayed, as is usual for T5."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -228,37 +196,27 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
 
 
 def _save(path: Path, model, n_examples: int, cfg: SFTConfig, optimizer, scheduler, order,
-          device: torch.device, state: _State) -> None:
+          device: torch.device, state: EarlyStopping) -> None:
     if state.best_epoch == state.epoch:
         save_model(model, path.with_name("best.pt"))
-    payload = {
+    save_checkpoint(path, {
         "model_config": model_config_of(model), "n_examples": n_examples, "sft_config": asdict(cfg),
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "order_rng": order.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "state": vars(state),
-    }
-    write_atomic(path, lambda f: torch.save(payload, f))
+        "scheduler": scheduler.state_dict(), "rng": capture_rng(device, order),
+        "state": state.state_dict(),
+    })
 
 
 def _resume(path: Path, model, n_examples: int, optimizer, scheduler, order,
-            device: torch.device) -> _State:
-    """Load ``last.pt`` into the model, optimiser, scheduler and RNGs; return the loop state."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if saved["model_config"] != model_config_of(model) or saved["n_examples"] != n_examples:
-        raise ValueError(
-            f"train_sft: {path} comes from another run (model {saved['model_config']}, "
-            f"{saved['n_examples']} examples; now {model_config_of(model)}, {n_examples}); "
-            "pass another checkpoint_dir or delete it to start over")
+            device: torch.device, state: EarlyStopping) -> None:
+    """Load ``last.pt`` into the model, optimiser, scheduler, RNGs and loop ``state``."""
+    saved = load_checkpoint(path, {"model_config": model_config_of(model), "n_examples": n_examples},
+                            "train_sft", fix="pass another checkpoint_dir or delete it to start over")
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    order.set_state(saved["order_rng"])
-    torch.set_rng_state(saved["torch_rng"])
-    if saved["cuda_rng"] is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(saved["cuda_rng"], device)
-    return _State(**saved["state"])
+    restore_rng(saved["rng"], device, order)
+    state.load_state_dict(saved["state"])
 
 
 def _check_inputs(examples: Examples, cfg: SFTConfig) -> None:
@@ -267,10 +225,6 @@ def _check_inputs(examples: Examples, cfg: SFTConfig) -> None:
     for name in ("epochs", "batch_size", "patience", "eval_every"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"train_sft: SFTConfig.{name}={getattr(cfg, name)}; it must be >= 1")
-
-
-def _cpu_copy(model) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def _autocast(device: torch.device):

@@ -6,18 +6,17 @@ A small word vocabulary lets the auxiliary tasks tie SIDs to the items' interest
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import string
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import ClassVar
 
 import numpy as np
+
+from digr_utils.io import ArtifactError, read_json, write_json_atomic
 
 PAD, EOS, UNK = 0, 1, 2  # PAD doubles as T5's decoder start token
 NEXT, INT2SID, SID2INT = 3, 4, 5  # task tokens: which job the encoder input asks for
@@ -109,34 +108,19 @@ class SidVocab:
     def save(self, path: str | os.PathLike) -> None:
         """Write the vocabulary as JSON (atomically)."""
         payload = {"sizes": list(self.sizes), "codes": self.codes.tolist(), "words": self.words}
-        write_atomic(path, lambda f: f.write(json.dumps(payload).encode()))
+        write_json_atomic(path, payload, indent=None)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SidVocab:
-        """Read a vocabulary written by :meth:`save`."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"SidVocab.load: {path} does not exist; build the vocabulary "
-                                    "with SidVocab.build(...) and save it there first")
-        payload = json.loads(path.read_text())
+        """Read a vocabulary written by :meth:`save`; a missing or damaged file says which."""
+        fix = "build the vocabulary with SidVocab.build(...) and save it there again"
+        payload = read_json(path, fix=fix)
+        if not isinstance(payload, dict) or not {"sizes", "codes", "words"} <= payload.keys():
+            raise ArtifactError(f"SidVocab.load: {path} is JSON but not a vocabulary (no sizes, "
+                                f"codes and words); {fix}")
         sizes = tuple(payload["sizes"])
         codes = np.asarray(payload["codes"], dtype=np.int64).reshape(-1, len(sizes))
         return cls(_check_codes(codes, sizes), sizes, list(payload["words"]))
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``, so a
-    crash never leaves a half-written vocabulary or checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _words(text: str) -> list[str]:
