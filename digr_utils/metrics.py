@@ -45,7 +45,22 @@ def _hits(topk: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"topk must be (n_users, K) with n_users={len(targets)}, got {topk.shape}")
     if topk.shape[1] < k:
         raise ValueError(f"asked for @{k} but only {topk.shape[1]} recommendations per user")
+    _check_no_repeats(topk)
     return topk[:, :k] == np.asarray(targets)[:, None]
+
+
+def _check_no_repeats(topk: np.ndarray) -> None:
+    """A list holding an item twice would count its hit twice (NDCG above 1); -1 padding may repeat."""
+    ordered = np.sort(topk, axis=1)
+    repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
+    if not repeated.any():
+        return
+    row, col = np.argwhere(repeated)[0]
+    item = ordered[row, col + 1]
+    where = np.flatnonzero(topk[row] == item)
+    raise ValueError(f"ranked list {row} holds item {item} more than once (at positions "
+                     f"{where.tolist()}); a model must recommend each item at most once per "
+                     "list: drop the repeats and pad a short list with -1")
 
 
 def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks: Sequence[int] = DEFAULT_KS) -> dict:
@@ -67,6 +82,7 @@ def evaluate(
     """
     histories, targets = split.histories(which), split.targets(which)
     topk = np.asarray(model.recommend(histories, max(ks)))
+    _check_no_repeats(topk)  # here, so an error names the user's row, not a warm/new subset's
     is_new = split.target_is_new(which)
     return {
         "all": ranking_metrics(topk, targets, ks),

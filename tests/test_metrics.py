@@ -123,3 +123,22 @@ def test_intra_list_diversity_orthogonal_identical_and_between():
 def test_intra_list_diversity_needs_two_items():
     with pytest.raises(ValueError, match="at least 2"):
         intra_list_diversity(np.array([[0], [1]]), np.eye(2))
+
+
+def test_a_list_repeating_an_item_is_refused_with_its_row_and_item():
+    # the target twice in one list made NDCG@2 = 1 + 1/log2(3) = 1.63
+    with pytest.raises(ValueError, match=r"ranked list 1 holds item 7 more than once \(at positions \[0, 1\]\)"):
+        ndcg(np.array([[7, 1], [7, 7]]), np.array([7, 7]), 2)
+    with pytest.raises(ValueError, match="ranked list 0 holds item 4"):
+        ranking_metrics(np.array([[4, 2, 4]]), np.array([2]), ks=(1,))
+
+
+def test_padding_may_repeat():
+    assert hit_rate(np.array([[3, -1, -1]]), np.array([3]), 3) == 1.0
+
+
+def test_evaluate_names_the_users_row_not_the_subsets():
+    # user 2 (row 2) is the second warm user; its row, not "row 1 of the warm part", is named
+    model = _FixedLists([[3, 0, 1], [0, 5, 1], [2, 2, 3]])
+    with pytest.raises(ValueError, match="ranked list 2 holds item 2"):
+        evaluate(model, _split(), ks=(1, 2))
