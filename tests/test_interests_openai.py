@@ -264,3 +264,22 @@ def test_settings_tag_follows_generation_settings_only():
     assert a.settings_tag() != OpenAICompatible("http://h/v1", "m", prefill="y").settings_tag()
     with pytest.raises(ValueError, match="must start with http:// or https://"):
         OpenAICompatible("localhost:8000/v1", "m")
+
+
+@pytest.mark.parametrize("port, max_tokens, words", [
+    (0, 256, "--port 0 is not a TCP port; pick one from 1 to 65535"),
+    (70000, 256, "--port 70000 is not a TCP port"),
+    (-1, 256, "--port -1 is not a TCP port"),
+    (8000, 0, "--max-tokens 0 would let no answer say anything"),
+    (8000, -5, "--max-tokens -5 would let no answer say anything"),
+])
+def test_serve_forever_refuses_bad_port_and_max_tokens_before_loading(monkeypatch, port,
+                                                                       max_tokens, words):
+    from digr_utils.interests import server
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model must not be loaded for a bad argument")
+
+    monkeypatch.setattr(server, "LocalHF", no_load)
+    with pytest.raises(ValueError, match=words):
+        server.serve_forever(port=port, max_tokens=max_tokens)

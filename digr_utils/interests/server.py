@@ -69,7 +69,11 @@ def start_in_thread(backend: LocalHF, port: int = 0, host: str = "127.0.0.1",
 
 def serve_forever(model: str | None = None, host: str = "127.0.0.1", port: int = 8000,
                   api_key_env: str | None = None, max_tokens: int = 256) -> None:
-    """Load ``model`` (default: the bundled SmolLM2) and serve it until Ctrl-C; prints the URL."""
+    """Load ``model`` (default: the bundled SmolLM2) and serve it until Ctrl-C; prints the URL.
+
+    Raises ``ValueError`` for a bad ``port``, ``max_tokens`` or key before loading any model.
+    """
+    _check_serve_args(port, max_tokens)
     try:
         _expected_key(api_key_env)  # fail before the slow model load
         backend = LocalHF(model, settings=GenerationSettings(max_new_tokens=max_tokens, prefill=""))
@@ -90,6 +94,15 @@ def serve_forever(model: str | None = None, host: str = "127.0.0.1", port: int =
         pass
     finally:
         server.server_close()
+
+
+def _check_serve_args(port: int, max_tokens: int) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"--port {port!r} is not a TCP port; pick one from 1 to 65535 "
+                         "(ports below 1024 need root; 8000 is the default)")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ValueError(f"--max-tokens {max_tokens!r} would let no answer say anything; give a "
+                         "whole number of at least 1 (256 is the default)")
 
 
 def _expected_key(api_key_env: str | None) -> str | None:
