@@ -152,12 +152,12 @@ def load_checkpoint(path: str | os.PathLike, expect: dict[str, Any], caller: str
                     fix: str = "pass another checkpoint path, or delete it to start over"
                     ) -> dict[str, Any]:
     """A checkpoint written by :func:`save_checkpoint`, on the CPU; every ``expect`` field
-    (config, number of examples...) must equal the saved one, else a ValueError naming both."""
-    saved = load_torch(path, fix=f"delete it to start over ({caller})")
+    (config, number of examples...) must equal the saved one, else a ValueError naming both.
+    ``fix`` ends every error: what the user should do about this file."""
+    saved = load_torch(path, fix=f"{fix} ({caller})")
     if not isinstance(saved, dict) or saved.get("format") != _FORMAT:
         raise ArtifactError(f"{caller}: {path} is not a checkpoint this version of digr_utils "
-                            "writes (an older layout, or another kind of file); delete it to "
-                            "start over")
+                            f"writes (an older layout, or another kind of file); {fix}")
     for key, wanted in expect.items():
         if saved.get(key) != wanted:
             raise ValueError(f"{caller}: {path} comes from another run: its {key} is "

@@ -1,10 +1,17 @@
 """Group popularity and SASRec on tiny hand-made splits whose right answers are known."""
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+import torch
 
+from digr_utils.baselines import sasrec as sasrec_module
 from digr_utils.baselines.group_popularity import GroupPopularity
 from digr_utils.baselines.sasrec import SASRec
 from digr_utils.data.dataset import Split
+from digr_utils.io import ArtifactError
 from digr_utils.metrics import evaluate
 
 
@@ -136,6 +143,88 @@ def test_sasrec_reaches_a_new_arrival_only_through_its_features():
     # with motives its vector is motive B's learned vector: ahead of every A and C item
     new_rank = rank(featured, _NEW)
     assert all((new_rank < rank(featured, j)).all() for j in others)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _dies_at_validation(call: int):
+    """``evaluate`` that raises on its ``call``-th use: a run killed during that epoch."""
+    calls = []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise _Interrupted
+        return evaluate(*args, **kwargs)
+    return dying
+
+
+def _same_weights(a: SASRec, b: SASRec) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a._net.state_dict().values(),
+                                                  b._net.state_dict().values()))
+
+
+def test_sasrec_interrupted_then_resumed_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+    split = _cycle_split()
+    fit = {**_FIT, "epochs": 4}
+    whole = SASRec(_CYCLE, max_len=8, hidden=32, seed=3).fit(split, **fit)
+    with monkeypatch.context() as patch:  # dies in epoch 3's validation: last.pt holds epoch 2
+        patch.setattr(sasrec_module, "evaluate", _dies_at_validation(3))
+        with pytest.raises(_Interrupted):
+            SASRec(_CYCLE, max_len=8, hidden=32, seed=3).fit(split, **fit,
+                                                             checkpoint_dir=tmp_path)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["state"]["epoch"] == 2
+    resumed = SASRec(_CYCLE, max_len=8, hidden=32, seed=3).fit(split, **fit,
+                                                               checkpoint_dir=tmp_path)
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history == whole.history  # losses and validation scores, bit for bit
+    assert _same_weights(resumed, whole)
+    with pytest.raises(ValueError, match=r"comes from another run: its lr is 0.005, this run's "
+                                         r"is 0.001; pass another checkpoint_dir"):
+        SASRec(_CYCLE, max_len=8, hidden=32, seed=3).fit(split, **{**fit, "lr": 1e-3},
+                                                         checkpoint_dir=tmp_path)
+
+
+def test_sasrec_best_pt_holds_the_best_epochs_weights(tmp_path):
+    split = _cycle_split()
+    model = SASRec(_CYCLE, max_len=8, hidden=32).fit(split, **{**_FIT, "epochs": 3},
+                                                     checkpoint_dir=tmp_path)
+    best = max(model.history, key=lambda row: row["valid_NDCG@10"])
+    assert SASRec.load(tmp_path / "best.pt").history[-1] == best
+    assert _same_weights(SASRec.load(tmp_path / "best.pt"), model)
+
+
+_RECOMMEND_IN_A_FRESH_PROCESS = """
+import json, sys
+from digr_utils.baselines.sasrec import SASRec
+model = SASRec.load(sys.argv[1])
+print(json.dumps(model.recommend([[0, 1, 2], [8, 9], [16]], k=25).tolist()))
+"""
+
+
+def test_sasrec_saved_and_loaded_in_a_fresh_process_recommends_the_same(tmp_path):
+    split, motives = _motive_split()
+    model = SASRec(_NEW + 1, max_len=8, hidden=16, n_layers=1, item_features=motives)
+    model.fit(split, **{**_FIT, "epochs": 2, "batch_size": 16})
+    model.save(tmp_path / "sasrec.pt")
+    out = subprocess.run([sys.executable, "-c", _RECOMMEND_IN_A_FRESH_PROCESS,
+                          str(tmp_path / "sasrec.pt")],
+                         capture_output=True, text=True, check=True, timeout=300)
+    # the full ranking of all 25 items, new arrival 24 (scored by its features alone) included
+    expected = model.recommend([[0, 1, 2], [8, 9], [16]], k=_NEW + 1).tolist()
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_sasrec_load_names_a_truncated_or_missing_file(tmp_path):
+    path = tmp_path / "sasrec.pt"
+    SASRec(5, hidden=8, n_layers=1).save(path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ArtifactError, match=r"sasrec\.pt: cannot be read.*truncated.*SASRec\.save"):
+        SASRec.load(path)
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt does not exist; save a model"):
+        SASRec.load(tmp_path / "missing.pt")
 
 
 def test_sasrec_rejects_features_with_the_wrong_number_of_rows():

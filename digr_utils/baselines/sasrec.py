@@ -6,18 +6,21 @@ new arrival that no training sequence contains can still be reached through what
 """
 from __future__ import annotations
 
-import copy
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from digr_utils.config import pick_device, seed_everything
 from digr_utils.data.dataset import Split
 from digr_utils.metrics import evaluate
+from digr_utils.progress import progress_bar
+from digr_utils.training import (EarlyStopping, capture_rng, cpu_state, deterministic,
+                                 load_checkpoint, restore_rng, save_checkpoint)
 
 _IGNORE = -100  # cross-entropy's ignore_index: padded positions have no target
 
@@ -55,12 +58,17 @@ class SASRec:
                 )
         self.n_items, self.max_len, self.seed = n_items, max_len, seed
         self.zero_unseen_ids = zero_unseen_ids
+        # what save() records and load() rebuilds from (features travel in the weights)
+        self._sizes = {"n_items": n_items, "max_len": max_len, "hidden": hidden,
+                       "n_layers": n_layers, "n_heads": n_heads, "dropout": dropout,
+                       "seed": seed, "zero_unseen_ids": zero_unseen_ids}
         self.device = torch.device(pick_device())
         self.history: list[dict] = []
         seed_everything(seed)
         self._net = _Net(n_items, max_len, hidden, n_layers, n_heads, dropout, features)
         self._net.to(self.device)
 
+    @deterministic()
     def fit(
         self,
         split: Split,
@@ -69,11 +77,16 @@ class SASRec:
         lr: float = 1e-3,
         patience: int = 3,
         verbose: bool = True,
+        checkpoint_dir: str | os.PathLike | None = None,
     ) -> SASRec:
         """Train on every prefix of ``split.train``; keep the weights with the best valid NDCG@10.
 
         Stops after ``patience`` epochs without improvement. ``history`` gets one dict per epoch
-        (``epoch``, ``loss``, ``valid_NDCG@10``), for a training-curve plot.
+        (``epoch``, ``loss``, ``valid_NDCG@10``), for a training-curve plot. With
+        ``checkpoint_dir``, ``last.pt`` (everything needed to resume) is written after every
+        epoch and ``best.pt`` (:meth:`load`) on every improvement; a later ``fit`` of a model of
+        the same sizes on the same data continues from ``last.pt`` and ends exactly where an
+        uninterrupted run would (more ``epochs`` extend a finished run).
         """
         if split.n_items != self.n_items:
             raise ValueError(
@@ -90,31 +103,52 @@ class SASRec:
         seed_everything(self.seed)
         seen = torch.as_tensor(split.train_counts > 0, device=self.device)
         self._net.set_seen(seen, zero_unseen_ids=self.zero_unseen_ids)
-        lengths = (targets != _IGNORE).sum(axis=1)
         optimiser = torch.optim.AdamW(self._net.parameters(), lr=lr)
         rng = np.random.default_rng(self.seed)
-        best_score, best_state, best_epoch, stale = -1.0, None, 0, 0
-        self.history = []
-        bar = tqdm(range(1, epochs + 1), desc="SASRec", leave=False, disable=not verbose)
-        for epoch in bar:
-            loss = self._train_epoch(inputs, targets, lengths, rng, batch_size, optimiser, ~seen)
+        state = EarlyStopping(patience, best_weights=cpu_state(self._net))
+        run = {"sizes": self._sizes, "n_windows": len(inputs), "batch_size": batch_size, "lr": lr}
+        last = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
+        if last is not None and last.exists():
+            self._resume(last, run, optimiser, rng, state)
+        self.history = state.history  # the same list, so save() writes the epochs so far
+
+        bar = progress_bar(total=epochs, initial=state.epoch, desc="SASRec", leave=False,
+                           enabled=verbose)
+        while state.running(epochs):
+            state.epoch += 1
+            loss = self._train_epoch(inputs, targets, rng, batch_size, optimiser, ~seen)
             score = evaluate(self, split, "valid", ks=(10,))["all"]["NDCG@10"]
-            self.history.append({"epoch": epoch, "loss": loss, "valid_NDCG@10": score})
+            state.history.append({"epoch": state.epoch, "loss": loss, "valid_NDCG@10": score})
+            state.update(self._net, score)
+            if last is not None:
+                self._checkpoint(last, run, optimiser, rng, state)
+            bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", valid_ndcg10=f"{score:.4f}")
-            if score > best_score:
-                best_score, best_epoch, stale = score, epoch, 0
-                best_state = copy.deepcopy(self._net.state_dict())
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
         bar.close()
-        if best_state is not None:
-            self._net.load_state_dict(best_state)
+        state.restore_best(self._net)
         if verbose:
-            print(f"SASRec: {len(self.history)} epochs, best valid NDCG@10 {best_score:.4f} "
-                  f"at epoch {best_epoch}, final loss {self.history[-1]['loss']:.3f}")
+            print(f"SASRec: {len(self.history)} epochs, best valid NDCG@10 "
+                  f"{state.best_score:.4f} at epoch {state.best_epoch}, final loss "
+                  f"{self.history[-1]['loss']:.3f}")
         return self
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write sizes, weights and training history to ``path`` atomically (see :meth:`load`)."""
+        return save_checkpoint(path, {"sizes": self._sizes, "net": self._net.state_dict(),
+                                      "history": self.history})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SASRec:
+        """The model :meth:`save` wrote (or ``best.pt`` of a ``fit`` with ``checkpoint_dir``),
+        rebuilt from its saved sizes; it recommends exactly what the saved model did."""
+        saved = load_checkpoint(path, {}, "SASRec.load",
+                                fix="save a model there with SASRec.save or fit(checkpoint_dir=...)")
+        features = saved["net"].get("features")  # the buffer ends with the padding item's row
+        model = cls(**saved["sizes"],
+                    item_features=None if features is None else features[:-1].numpy())
+        model._net.load_state_dict(saved["net"])
+        model.history = saved.get("history", [])
+        return model
 
     def recommend(
         self, histories: Sequence[np.ndarray], k: int, batch_size: int = 1024
@@ -137,29 +171,52 @@ class SASRec:
                 out.append(scores.topk(min(k, self.n_items), dim=1).indices.cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, k), dtype=np.int64)
 
-    def _train_epoch(self, inputs, targets, lengths, rng, batch_size, optimiser, unseen) -> float:
-        """One pass over the training windows in a shuffled order; returns the mean loss."""
+    def _resume(self, last: Path, run: dict, optimiser, rng, state: EarlyStopping) -> None:
+        """Load ``last.pt`` (written by the same ``run``) into the net, optimiser, RNGs, ``state``."""
+        saved = load_checkpoint(last, run, "SASRec.fit",
+                                fix="pass another checkpoint_dir or delete it to start over")
+        self._net.load_state_dict(saved["net"])
+        optimiser.load_state_dict(saved["optimiser"])
+        restore_rng(saved["rng"], self.device, numpy_rng=rng)
+        state.load_state_dict(saved["state"])
+
+    def _checkpoint(self, last: Path, run: dict, optimiser, rng, state: EarlyStopping) -> None:
+        """``best.pt`` if this epoch is the best so far, then ``last.pt``."""
+        if state.best_epoch == state.epoch:
+            self.save(last.with_name("best.pt"))
+        save_checkpoint(last, {**run, "net": self._net.state_dict(),
+                               "optimiser": optimiser.state_dict(),
+                               "rng": capture_rng(self.device, numpy_rng=rng),
+                               "state": state.state_dict()})
+
+    def _train_epoch(self, inputs, targets, rng, batch_size, optimiser, unseen) -> float:
+        """One pass over the training windows in a shuffled order; returns the mean loss.
+
+        Which positions have a target is read from the NumPy arrays and the loss is summed on
+        the device, so a GPU never waits for the host mid-epoch: one read per epoch.
+        """
         self._net.train()
         order = rng.permutation(len(inputs))
-        total, n_targets = 0.0, 0
+        total = torch.zeros((), device=self.device)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            width = int(lengths[idx].max())  # right padding: columns past the longest are all pad
+            keep = targets[idx] != _IGNORE
+            width = int(keep.sum(1).max())  # right padding: columns past the longest are all pad
+            keep = keep[:, :width]
             seq = torch.as_tensor(inputs[idx, :width], device=self.device)
-            tgt = torch.as_tensor(targets[idx, :width], device=self.device)
+            tgt = torch.as_tensor(targets[idx, :width][keep], device=self.device)
+            rows = torch.as_tensor(np.flatnonzero(keep), device=self.device)
             with self._autocast():
                 table = self._net.item_table()
-                states = self._net.encode(seq, table)
-                keep = tgt != _IGNORE
-                logits = states[keep] @ table[: self.n_items].T
+                states = self._net.encode(seq, table).flatten(0, 1)[rows]
+                logits = states @ table[: self.n_items].T
                 logits = logits.masked_fill(unseen, float("-inf"))
-                loss = nn.functional.cross_entropy(logits, tgt[keep])
+                loss = nn.functional.cross_entropy(logits, tgt)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss.detach()) * int(keep.sum())
-            n_targets += int(keep.sum())
-        return total / max(n_targets, 1)
+            total += loss.detach().float() * len(tgt)
+        return total.item() / max(int((targets != _IGNORE).sum()), 1)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
