@@ -283,3 +283,61 @@ def test_serve_forever_refuses_bad_port_and_max_tokens_before_loading(monkeypatc
     monkeypatch.setattr(server, "LocalHF", no_load)
     with pytest.raises(ValueError, match=words):
         server.serve_forever(port=port, max_tokens=max_tokens)
+
+
+@pytest.fixture
+def recorder():
+    """A loopback server on its own port that records every request (any method) and answers 200."""
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _record(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append((self.command, dict(self.headers), self.rfile.read(length)))
+            body = _ok("stolen")[2]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _record
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_to_another_origin_never_gets_the_key(scripted, recorder, monkeypatch, status):
+    monkeypatch.setenv("DIGR_TEST_KEY", "sk-test-SECRET123")
+    elsewhere, received = recorder
+    url, seen, _ = scripted((status, {"Location": f"{elsewhere}/steal"}, b""))
+    (done,) = OpenAICompatible(url, "m", api_key_env="DIGR_TEST_KEY", backoff=0).complete([FRUIT])
+    assert seen[0][0]["Authorization"] == "Bearer sk-test-SECRET123"  # base_url gets it
+    assert received == []  # the other port is never contacted (urllib sent 30x there with the key)
+    assert done.error == (f"{url}/chat/completions redirects (HTTP {status}) to {elsewhere}/steal; "
+                          "not followed, so the API key goes nowhere but base_url: if you trust "
+                          "that address, set base_url to it")
+    assert len(seen) == 1  # not retried
+
+
+def test_a_key_echoed_in_an_answer_is_redacted_before_it_reaches_the_cache(scripted, monkeypatch,
+                                                                          tmp_path):
+    from digr_utils.data.dataset import from_sequences
+    from digr_utils.interests.mining import mine_items
+
+    monkeypatch.setenv("DIGR_TEST_KEY", "sk-test-SECRET123")
+    url, _, _ = scripted(_ok('{"interests": [{"interest": "your key sk-test-SECRET123"}]}'))
+    client = OpenAICompatible(url, "m", api_key_env="DIGR_TEST_KEY")
+    (done,) = client.complete([FRUIT])
+    assert done.text == '{"interests": [{"interest": "your key ***"}]}'
+    ds = from_sequences("toy", {"u": ["a"]})
+    ds.items["title"], ds.items["description"] = ["Mug"], ["Holds tea."]
+    mined, _ = mine_items(ds, client, tmp_path / "cache.jsonl", progress=False)
+    assert mined[0].interests[0].text == "your key ***"
+    assert "SECRET123" not in (tmp_path / "cache.jsonl").read_text()

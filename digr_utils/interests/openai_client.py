@@ -1,7 +1,8 @@
 """A client for any OpenAI-compatible chat-completions server (vLLM, Ollama, llama.cpp, hosted APIs).
 
 Standard library only. The API key is read from an environment variable at each call and sent
-as a bearer token; it is never stored on the object, printed, logged or written to the cache.
+as a bearer token to ``base_url`` only (redirects are not followed); it is never stored on the
+object, printed, logged, or written to the cache (a server that echoes it gets it redacted).
 Failures are per conversation: each becomes a ``Completion`` with ``error`` set, and the run
 goes on.
 """
@@ -34,6 +35,20 @@ class _Transient(Exception):
     def __init__(self, message: str, wait: float | None = None):
         super().__init__(message)
         self.wait = wait  # the server's Retry-After, in seconds, when it sent one
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: urllib would resend the Authorization header to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        fp.close()
+        raise ValueError(f"{req.full_url} redirects (HTTP {code}) to {newurl}; not followed, so "
+                         "the API key goes nowhere but base_url: if you trust that address, "
+                         "set base_url to it")
+
+
+# urlopen's default opener follows redirects (a 302 to another host with the key); this one never
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class OpenAICompatible:
@@ -95,7 +110,7 @@ class OpenAICompatible:
                                     "HTTP header; set it to the key alone")
         try:
             answer = self._post_with_retries(body, key)
-            return self._completion(answer)
+            return self._completion(answer, key)
         except (_Transient, ValueError) as err:
             return Completion(error=_scrub(str(err), key))
 
@@ -120,7 +135,7 @@ class OpenAICompatible:
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 return response.read()
         except urllib.error.HTTPError as err:
             excerpt = _excerpt(err.read())
@@ -145,7 +160,7 @@ class OpenAICompatible:
                     "lower concurrency=")
         return f"could not reach {self.url}: {reason}; check the base URL"
 
-    def _completion(self, raw: bytes) -> Completion:
+    def _completion(self, raw: bytes, key: str) -> Completion:
         try:
             answer = json.loads(raw)
             content = answer["choices"][0]["message"]["content"]
@@ -159,7 +174,7 @@ class OpenAICompatible:
         prefill = self.prefill or ""
         # a server that ignored the trailing assistant turn may repeat the prefill itself
         text = content if prefill and content.startswith(prefill) else prefill + content
-        return Completion(text, tokens=tokens if isinstance(tokens, int) else 0)
+        return Completion(_scrub(text, key), tokens=tokens if isinstance(tokens, int) else 0)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -192,5 +207,5 @@ def _excerpt(raw: bytes) -> str:
 
 
 def _scrub(message: str, key: str) -> str:
-    """Never let the key through, even if a server echoes it back in an error body."""
+    """Never let the key through, even if a server echoes it back in an answer or an error."""
     return message.replace(key, "***") if key else message
