@@ -8,6 +8,7 @@ import json
 import pytest
 
 from digr_utils.data.amazon import (
+    detect,
     load,
     load_amazon_2014,
     load_amazon_2018,
@@ -16,6 +17,7 @@ from digr_utils.data.amazon import (
     load_minionerec,
     shared_benchmarks,
 )
+from digr_utils.data.dataset import dataset_digest
 
 
 def _write(path, lines, gz=True):
@@ -262,6 +264,177 @@ def test_minionerec_bad_history_and_missing_splits(folder_minionerec):
         load_minionerec(folder_minionerec, "Shop")
 
 
+# --- detection ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def folder_2018(tmp_path):
+    _jsonl(tmp_path / "Toys_5.json.gz", [{"reviewerID": "u", "asin": "A", "unixReviewTime": 1}])
+    _jsonl(tmp_path / "meta_Toys.json.gz", [{"asin": "A", "title": "Kite"}])
+    return tmp_path
+
+
+@pytest.fixture
+def folder_2023(tmp_path):
+    _jsonl(tmp_path / "All_Beauty.jsonl", [{"user_id": "u", "parent_asin": "P", "timestamp": 1}],
+           gz=False)
+    _jsonl(tmp_path / "meta_All_Beauty.jsonl.gz", [{"parent_asin": "P", "title": "Comb"}])
+    return tmp_path
+
+
+@pytest.mark.parametrize("fixture,expected", [
+    ("folder_2014", ("amazon2014", "Beauty")),
+    ("folder_2018", ("amazon2018", "Toys")),
+    ("folder_2023", ("amazon2023", "All_Beauty")),
+    ("folder_letter", ("letter", "Toy")),
+    ("folder_minionerec", ("minionerec", "Shop")),
+])
+def test_detect_names_format_and_dataset(fixture, expected, request):
+    assert detect(request.getfixturevalue(fixture)) == expected
+
+
+def test_load_without_format_and_name_detects_them(folder_minionerec):
+    ds = load(folder_minionerec)
+    assert ds.meta["format"] == "minionerec" and ds.name == "Shop"
+    assert _seqs(ds) == {"uA": ["0", "1", "2", "3", "4"], "uB": ["5", "6", "1"]}
+
+
+def test_detect_several_datasets_lists_the_exact_flags(folder_letter):
+    (folder_letter / "Pet.inter.json").write_text(json.dumps({"0": [0, 1]}))
+    flags = "choose one: --format letter --name Pet; --format letter --name Toy"
+    with pytest.raises(ValueError, match=flags):
+        detect(folder_letter)
+    with pytest.raises(ValueError, match=flags):
+        load(folder_letter, "letter")
+    assert load(folder_letter, name="Pet").n_users == 1  # the name alone settles it
+
+
+def test_detect_name_not_there_lists_what_is(folder_letter):
+    with pytest.raises(FileNotFoundError,
+                       match="no dataset with --name Tool; it holds: --format letter --name Toy"):
+        load(folder_letter, name="Tool")
+
+
+def test_detect_nothing_lists_what_each_format_expects(tmp_path):
+    _jsonl(tmp_path / "reviews_Beauty_5.json.gz", [])  # reviews without their metadata file
+    with pytest.raises(FileNotFoundError) as err:
+        detect(tmp_path)
+    message = str(err.value)
+    assert "amazon2014: reviews_<name>_5.json.gz + meta_<name>.json.gz" in message
+    assert "amazon2023: <name>.jsonl + meta_<name>.jsonl" in message
+    assert "letter: <name>.inter.json" in message
+    assert ("minionerec: <name>.item.json + at least one of train_<name>*.csv, "
+            "valid_<name>*.csv, test_<name>*.csv") in message
+
+
+# --- what a dataset was made from ---------------------------------------------------------------
+
+def test_loaders_record_their_files_sorted_and_absolute(folder_letter, folder_minionerec):
+    ds = load_letter(folder_letter, "Toy")
+    assert ds.meta["source_files"] == [str(folder_letter / f) for f in (
+        "Toy.index.json", "Toy.inter.json", "Toy.item.json")]
+    ds = load_minionerec(folder_minionerec, "Shop")  # no index.json here
+    assert ds.meta["source_files"] == [str(folder_minionerec / f) for f in (
+        "Shop.item.json", "test_Shop_5_2016-10-2018-11.csv", "valid_Shop_5_2016-10-2018-11.csv")]
+
+
+def test_raw_loader_records_files_and_k_core_keeps_them(folder_2014):
+    ds = load_amazon_2014(folder_2014, "Beauty", k=2)
+    assert ds.meta["source_files"] == [str(folder_2014 / "meta_Beauty.json.gz"),
+                                       str(folder_2014 / "reviews_Beauty_5.json.gz")]
+
+
+def test_digest_follows_bytes_and_settings_not_the_folder(folder_letter, tmp_path_factory):
+    first = dataset_digest(load_letter(folder_letter, "Toy"))
+    assert len(first) == 16 and int(first, 16) >= 0
+    copy = tmp_path_factory.mktemp("copy")
+    for f in folder_letter.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    assert dataset_digest(load_letter(copy, "Toy")) == first  # same bytes elsewhere
+    assert dataset_digest(load_letter(copy, "Toy", k=2)) != first
+    (copy / "Toy.item.json").write_text(json.dumps({"0": {"title": "Pencil"}}))
+    assert dataset_digest(load_letter(copy, "Toy")) != first
+
+
+# --- no silent wrong data -----------------------------------------------------------------------
+
+def test_items_file_with_other_ids_names_both_forms(folder_letter):
+    (folder_letter / "Toy.item.json").write_text(json.dumps({"B001": {"title": "Pen"},
+                                                             "B002": {"title": "Ink"}}))
+    with pytest.raises(ValueError, match=r"Toy\.item\.json: 0 of 2 item ids match .*ids like "
+                                         r"'B001' there; ids like '0' in Toy\.inter\.json"):
+        load_letter(folder_letter, "Toy")
+
+
+def test_sid_file_with_other_ids_is_an_error(folder_letter):
+    (folder_letter / "Toy.index.json").write_text(json.dumps({"B001": ["<a_1>"]}))
+    with pytest.raises(ValueError, match=r"Toy\.index\.json: 0 of 1 item ids match"):
+        load_letter(folder_letter, "Toy")
+
+
+def test_minionerec_items_file_with_other_ids(folder_minionerec):
+    (folder_minionerec / "Shop.item.json").write_text(json.dumps({"x": {"title": "Drill"}}))
+    with pytest.raises(ValueError, match=r"Shop\.item\.json: 0 of 1 item ids match .*'x' there"):
+        load_minionerec(folder_minionerec, "Shop")
+
+
+def test_raw_metadata_with_other_ids(folder_2014):
+    _write(folder_2014 / "meta_Beauty.json.gz", [repr({"asin": "Z1", "title": "a"}),
+                                                 repr({"asin": "Z2", "title": "b"})])
+    with pytest.raises(ValueError, match=r"meta_Beauty\.json\.gz: 0 of 2 item ids match .*ids "
+                                         r"like 'Z1' there; ids like 'A' in reviews_Beauty"):
+        load_amazon_2014(folder_2014, "Beauty", k=2)
+
+
+@pytest.mark.parametrize("file,text,key", [
+    ("Toy.index.json", '{"0": ["<a_1>"], "1": ["<a_2>"], "0": ["<a_3>"]}', "'0'"),
+    ("Toy.item.json", '{"0": {"title": "Pen", "title": "Ink"}}', "'title'"),
+    ("Toy.inter.json", '{"0": [0, 1], "0": [1, 0]}', "'0'"),
+])
+def test_duplicate_json_keys_are_an_error(folder_letter, file, text, key):
+    (folder_letter / file).write_text(text)
+    with pytest.raises(ValueError, match=rf"{file}: key {key} appears twice"):
+        load_letter(folder_letter, "Toy")
+
+
+def _truncate_gzip(path, keep=0.6):
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+def test_truncated_gzip_names_the_file(folder_2014):
+    _jsonl(folder_2014 / "reviews_Beauty_5.json.gz",
+           [_review14(f"u{n}", f"A{n % 7}", n) for n in range(2000)])
+    _truncate_gzip(folder_2014 / "reviews_Beauty_5.json.gz")
+    with pytest.raises(ValueError, match=r"reviews_Beauty_5\.json\.gz: the gzip data is cut off "
+                                         r"or damaged after \d+ lines .*download the file again"):
+        load_amazon_2014(folder_2014, "Beauty")
+
+
+def test_truncated_gzipped_json_names_the_file(folder_letter):
+    inter = folder_letter / "Toy.inter.json"
+    _write(folder_letter / "Toy.inter.json.gz", [inter.read_text()])
+    inter.unlink()
+    _truncate_gzip(folder_letter / "Toy.inter.json.gz")
+    with pytest.raises(ValueError, match=r"Toy\.inter\.json\.gz: the gzip data is cut off"):
+        load_letter(folder_letter, "Toy")
+
+
+def test_non_utf8_bytes_name_file_and_line(folder_letter, folder_minionerec, folder_2018):
+    inter = folder_letter / "Toy.inter.json"
+    inter.write_bytes(b'{"0": [0, 1],\n"1": [2],\n"2\xff": [1]}')
+    with pytest.raises(ValueError, match=r"Toy\.inter\.json line 3: not UTF-8 text \(byte 0xff\)"):
+        load_letter(folder_letter, "Toy")
+    split = folder_minionerec / "test_Shop_5_2016-10-2018-11.csv"
+    split.write_bytes(split.read_bytes().replace(b"uB", b"u\xe9B"))  # Latin-1, not UTF-8
+    with pytest.raises(ValueError, match=r"test_Shop_5_2016-10-2018-11\.csv line 3: not UTF-8"):
+        load_minionerec(folder_minionerec, "Shop")
+    _write(folder_2018 / "Toys_5.json.gz", [json.dumps(_review14("u", "A", 1))] * 2)
+    with gzip.open(folder_2018 / "Toys_5.json.gz", "ab") as f:
+        f.write(b'{"reviewerID": "\xff", "asin": "A", "unixReviewTime": 2}\n')
+    with pytest.raises(ValueError, match=r"Toys_5\.json\.gz line 3: not UTF-8"):
+        load_amazon_2018(folder_2018, "Toys")
+
+
 def test_load_rejects_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="use one of amazon2014, amazon2018, amazon2023, letter"):
         load(tmp_path, "amazon2020", "Beauty")
@@ -290,6 +463,19 @@ def test_shared_letter_sizes_and_sids(folder, name, sizes):
     assert (ds.n_users, ds.n_items, len(ds.interactions)) == sizes
     assert len(ds.meta["sids"]) == ds.n_items
     assert all(len(codes) == 4 for codes in ds.meta["sids"].values())
+
+
+@needs_shared
+@pytest.mark.parametrize("folder,expected", [
+    ("beauty", ("letter", "Beauty")),
+    ("instruments", ("letter", "Instruments")),
+    ("industrial_and_scientific", ("minionerec", "Industrial_and_Scientific")),
+])
+def test_shared_folders_are_detected_and_digested(folder, expected):
+    assert detect(SHARED / folder) == expected
+    ds = load(SHARED / folder)
+    assert all(f.startswith(str(SHARED / folder)) for f in ds.meta["source_files"])
+    assert dataset_digest(ds) == dataset_digest(load(SHARED / folder))
 
 
 @needs_shared

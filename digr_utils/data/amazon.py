@@ -3,19 +3,25 @@
 Raw releases (2014, 2018, 2023) are streamed line by line (gzip or plain, told apart by their
 first bytes), ordered by time per user with ties kept in file order, k-cored, and given item
 text from the metadata file. The processed LC-Rec/LETTER and MiniOneRec files load as they are.
-Items without metadata keep empty text.
+Items without metadata keep empty text, but an items file that matches no item is an error.
+:func:`detect` names the format and dataset from a folder's files; every loader records the files
+it read in ``meta["source_files"]`` (see :func:`digr_utils.data.dataset.dataset_digest`).
 """
 from __future__ import annotations
 
 import ast
 import csv
+import glob
 import gzip
 import html
+import io
 import json
 import os
 import re
+import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,6 +58,35 @@ _2023 = _Release("amazon2023", "Amazon 2023", "{}.jsonl", "meta_{}.jsonl",
                  "user_id", "parent_asin", "timestamp", "ms", False,
                  "https://amazon-reviews-2023.github.io/")
 
+# Processed files' names ("{}" = the dataset's name) and MiniOneRec's split CSVs, in reading order.
+_INTER, _ITEMS, _INDEX = "{}.inter.json", "{}.item.json", "{}.index.json"
+_SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The files that show a folder holds one format's dataset ("{}" = its name), for detect."""
+
+    required: tuple[str, ...]  # gzipped or not; the first one's matches are the candidate names
+    splits: bool = False  # MiniOneRec: also at least one {train,valid,test}_<name>*.csv
+
+    def fits(self, folder: Path, name: str) -> bool:
+        return (all(_present(folder, t, name) for t in self.required[1:])
+                and (not self.splits or any(_split_glob(folder, p, name) for p in _SPLITS)))
+
+    def expects(self) -> str:
+        files = [t.format("<name>") for t in self.required]
+        if self.splits:
+            files.append("at least one of " + ", ".join(f"{p}_<name>*.csv" for p in _SPLITS))
+        return " + ".join(files)
+
+
+_LAYOUTS = {
+    **{r.fmt: _Layout((r.reviews, r.meta)) for r in (_2014, _2018, _2023)},
+    "letter": _Layout((_INTER,)),
+    "minionerec": _Layout((_ITEMS,), splits=True),
+}
+
 
 def load_amazon_2014(folder: str | Path, category: str, k: int | None = 5) -> Dataset:
     """Amazon 2014 ``reviews_<category>_5.json.gz`` + ``meta_<category>.json.gz``.
@@ -81,18 +116,20 @@ def load_letter(folder: str | Path, name: str, k: int | None = None) -> Dataset:
     and optional ``<name>.item.json`` (text). Already 5-core, so k-core only when ``k`` is given.
     """
     folder = Path(folder)
-    path = _find(folder, "{}.inter.json", name, "LC-Rec/LETTER interactions ({user: [item ids]})")
-    raw = _read_json(path)
+    path = _find(folder, _INTER, name, "LC-Rec/LETTER interactions ({user: [item ids]})")
     sequences = {}
-    for user, seq in raw.items():
+    for user, seq in _read_json(path).items():
         if not isinstance(seq, list):
             raise ValueError(f"{path}: user {user!r}: field value must be a list of item ids, got "
                              f"{type(seq).__name__}; fix the file (LETTER .inter.json format)")
         sequences[str(user)] = [str(i) for i in seq]
-    texts = _read_item_json(folder / f"{name}.item.json")
-    ds = from_sequences(name, sequences, items=_text_table(texts) if texts else None,
-                        meta={"format": "letter"})
-    return _finish(ds, k, _read_sids(folder / f"{name}.index.json"))
+    item_path, index_path = _present(folder, _ITEMS, name), _present(folder, _INDEX, name)
+    texts = _read_item_json(item_path) if item_path else {}
+    ds = from_sequences(name, sequences, items=_text_table(texts) if item_path else None,
+                        meta=_meta("letter", path, item_path, index_path))
+    if item_path:
+        _require_match(item_path, texts, ds, path)
+    return _finish(ds, k, index_path, path)
 
 
 def load_minionerec(folder: str | Path, name: str, k: int | None = None) -> Dataset:
@@ -107,8 +144,8 @@ def load_minionerec(folder: str | Path, name: str, k: int | None = None) -> Data
     occur in some row are kept.
     """
     folder = Path(folder)
-    item_path = _find(folder, "{}.item.json", name, "MiniOneRec items ({id: {title, ...}})")
-    csvs = [p for part in ("train", "valid", "test") for p in _split_csv(folder, part, name)]
+    item_path = _find(folder, _ITEMS, name, "MiniOneRec items ({id: {title, ...}})")
+    csvs = [p for part in _SPLITS for p in _split_csv(folder, part, name)]
     if not csvs:
         raise FileNotFoundError(
             f"no MiniOneRec split files in {folder}: expected train_{name}*.csv, valid_{name}*.csv "
@@ -123,15 +160,22 @@ def load_minionerec(folder: str | Path, name: str, k: int | None = None) -> Data
             else:
                 own.append(history + [target])
     sequences = {u: max(own, key=len) for u, own in chains.items()}
-    ds = from_sequences(name, sequences, items=_text_table(_read_item_json(item_path)),
-                        meta={"format": "minionerec"})
-    return _finish(ds, k, _read_sids(folder / f"{name}.index.json"))
+    texts = _read_item_json(item_path)
+    index_path = _present(folder, _INDEX, name)
+    ds = from_sequences(name, sequences, items=_text_table(texts),
+                        meta=_meta("minionerec", item_path, *csvs, index_path))
+    _require_match(item_path, texts, ds, csvs[0])
+    return _finish(ds, k, index_path, csvs[0])
 
 
-def load(folder: str | Path, fmt: str, name: str, **kwargs) -> Dataset:
-    """Any format in one call: ``fmt`` is a key of :data:`FORMATS`, ``name`` the category/stem."""
-    if fmt not in FORMATS:
+def load(folder: str | Path, fmt: str | None = None, name: str | None = None,
+         **kwargs) -> Dataset:
+    """Any format in one call: ``fmt`` is a key of :data:`FORMATS`, ``name`` the category/stem;
+    whichever is left out is read off the folder's files by :func:`detect`."""
+    if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"unknown Amazon format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt is None or name is None:
+        fmt, name = detect(folder, fmt, name)
     return FORMATS[fmt](folder, name, **kwargs)
 
 
@@ -142,6 +186,28 @@ FORMATS: dict[str, Callable[..., Dataset]] = {
     "letter": load_letter,
     "minionerec": load_minionerec,
 }
+
+
+def detect(folder: str | Path, fmt: str | None = None, name: str | None = None) -> tuple[str, str]:
+    """(format, name) of the one dataset whose files are in ``folder`` (restricted to ``fmt``
+    and/or ``name`` when given); an error listing the choices, or what each format expects."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder; pass the folder holding the data files")
+    found = [(f, n) for f, layout in _LAYOUTS.items()
+             for n in _names_in(folder, layout.required[0]) if layout.fits(folder, n)]
+    fits = [(f, n) for f, n in found if fmt in (None, f) and name in (None, n)]
+    if len(fits) == 1:
+        return fits[0]
+    choices = "; ".join(f"--format {f} --name {n}" for f, n in (fits or found))
+    if len(fits) > 1:
+        raise ValueError(f"{folder} holds several datasets; choose one: {choices}")
+    asked = " and ".join(f"{flag} {v}" for flag, v in (("--format", fmt), ("--name", name)) if v)
+    if found:
+        raise FileNotFoundError(f"{folder} has no dataset with {asked}; it holds: {choices}")
+    expects = "; ".join(f"{f}: {layout.expects()}" for f, layout in _LAYOUTS.items())
+    raise FileNotFoundError(f"{folder} holds no Amazon dataset in a format the course reads. "
+                            f"Each format expects (gzipped or not): {expects}")
 
 
 def shared_benchmarks() -> Path:
@@ -169,7 +235,7 @@ def _load_raw(rel: _Release, folder: Path, category: str, k: int | None) -> Data
     if not users:
         raise ValueError(f"{reviews}: no reviews in the file; check it is the right download")
     ds = _from_codes(category, list(users), list(items), u, i, t,
-                     {"format": rel.fmt, "time_unit": rel.time_unit})
+                     {**_meta(rel.fmt, reviews, meta), "time_unit": rel.time_unit})
     if k:
         ds = k_core(ds, k)
     needed = set(ds.items["item_id"])
@@ -178,6 +244,8 @@ def _load_raw(rel: _Release, folder: Path, category: str, k: int | None) -> Data
         item = _str_field(rec, rel.item, meta, n)
         if item in needed and item not in texts:  # the 2018 files repeat some items; keep the first
             texts[item] = _item_text(rec)
+    if not texts:
+        raise _no_match(meta, *_count_ids(meta, rel.item), ds, reviews)
     return _with_text(ds, texts)
 
 
@@ -202,25 +270,37 @@ def _records(path: Path, literal: bool = False,
              only: tuple[str, set[str]] | None = None) -> Iterator[tuple[int, dict]]:
     """(line number, record) for each non-blank line. With ``only=(field, ids)`` a line whose
     ``field`` visibly holds an id outside ``ids`` is skipped unparsed (metadata files are GBs)."""
-    quick = None
-    if only:
-        quick = re.compile(rf"""["']{re.escape(only[0])}["']\s*:\s*["']([^"']*)["']""")
+    quick = _id_pattern(only[0]) if only else None
     kind = "a Python dict literal" if literal else "a JSON object"
-    with _open_text(path) as lines:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            if quick is not None and (m := quick.search(line)) and m.group(1) not in only[1]:
-                continue
-            try:
-                rec = ast.literal_eval(line) if literal else json.loads(line)
-            except (ValueError, SyntaxError, RecursionError, MemoryError) as err:
-                raise ValueError(f"{path} line {n}: not {kind} ({err}); "
-                                 "fix or delete that line") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{path} line {n}: not {kind} (got {type(rec).__name__}); "
-                                 "fix or delete that line")
-            yield n, rec
+    for n, line in _lines(path):
+        if not line.strip():
+            continue
+        if quick is not None and (m := quick.search(line)) and m.group(1) not in only[1]:
+            continue
+        try:
+            rec = ast.literal_eval(line) if literal else json.loads(line)
+        except (ValueError, SyntaxError, RecursionError, MemoryError) as err:
+            raise ValueError(f"{path} line {n}: not {kind} ({err}); "
+                             "fix or delete that line") from None
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path} line {n}: not {kind} (got {type(rec).__name__}); "
+                             "fix or delete that line")
+        yield n, rec
+
+
+def _id_pattern(field: str) -> re.Pattern:
+    """Finds ``"field": "value"`` in a JSON or Python-literal line without parsing it."""
+    return re.compile(rf"""["']{re.escape(field)}["']\s*:\s*["']([^"']*)["']""")
+
+
+def _count_ids(path: Path, field: str) -> tuple[int, str | None]:
+    """(records, the first record's ``field``) of a JSON-lines file: what an error shows."""
+    pattern, count, first = _id_pattern(field), 0, None
+    for _, line in _lines(path):
+        if line.strip():
+            count += 1
+            first = first or ((m := pattern.search(line)) and m.group(1))
+    return count, first
 
 
 def _str_field(rec: dict, field: str, path: Path, n: int) -> str:
@@ -249,7 +329,7 @@ def _int_field(rec: dict, field: str, path: Path, n: int) -> int:
 # --- processed files ----------------------------------------------------------------------------
 
 def _split_csv(folder: Path, part: str, name: str) -> list[Path]:
-    found = sorted(folder.glob(f"{part}_{name}*.csv"))
+    found = _split_glob(folder, part, name)
     if len(found) > 1:
         raise ValueError(f"several {part} files for {name!r} in {folder}: "
                          f"{', '.join(p.name for p in found)}; keep one per split")
@@ -258,48 +338,62 @@ def _split_csv(folder: Path, part: str, name: str) -> list[Path]:
 
 def _csv_rows(path: Path) -> Iterator[tuple[str, list[str], str]]:
     """(user, history item ids, target item id) for each row of a MiniOneRec split CSV."""
-    with _open_text(path) as f:
-        reader = csv.DictReader(f)
-        missing = {"user_id", "history_item_id", "item_id"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path} line 1: missing column(s) {', '.join(sorted(missing))}; "
-                             "expected a MiniOneRec split CSV")
-        for row in reader:
-            n = reader.line_num
-            for field in ("user_id", "item_id"):
-                if not row[field]:
-                    raise ValueError(f"{path} line {n}: missing field {field!r}; "
-                                     "fix or delete that row")
-            try:
-                history = ast.literal_eval(row["history_item_id"])
-                if not isinstance(history, list):
-                    raise ValueError
-            except (ValueError, SyntaxError, TypeError):
-                raise ValueError(f"{path} line {n}: field 'history_item_id' is not a list literal "
-                                 f"({row['history_item_id']!r}); fix or delete that row") from None
-            yield row["user_id"], [str(h) for h in history], row["item_id"]
+    reader = csv.DictReader(line for _, line in _lines(path))
+    missing = {"user_id", "history_item_id", "item_id"} - set(reader.fieldnames or ())
+    if missing:
+        raise ValueError(f"{path} line 1: missing column(s) {', '.join(sorted(missing))}; "
+                         "expected a MiniOneRec split CSV")
+    for row in reader:
+        n = reader.line_num
+        for field in ("user_id", "item_id"):
+            if not row[field]:
+                raise ValueError(f"{path} line {n}: missing field {field!r}; "
+                                 "fix or delete that row")
+        try:
+            history = ast.literal_eval(row["history_item_id"])
+            if not isinstance(history, list):
+                raise ValueError
+        except (ValueError, SyntaxError, TypeError):
+            raise ValueError(f"{path} line {n}: field 'history_item_id' is not a list literal "
+                             f"({row['history_item_id']!r}); fix or delete that row") from None
+        yield row["user_id"], [str(h) for h in history], row["item_id"]
+
+
+def _split_glob(folder: Path, part: str, name: str) -> list[Path]:
+    return sorted(folder.glob(f"{part}_{glob.escape(name)}*.csv"))
 
 
 def _ends_with(seq: list[str], tail: list[str]) -> bool:
     return len(tail) <= len(seq) and seq[len(seq) - len(tail):] == tail
 
 
+class _DuplicateKey(Exception):
+    """A JSON object names the same key twice (``json`` would silently keep the last value)."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _DuplicateKey(next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1))
+    return data
+
+
 def _read_json(path: Path) -> dict:
-    with _open_text(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} line {err.lineno}: not valid JSON ({err.msg}); "
-                             "fix the file or download it again") from None
+    try:
+        data = json.loads(_read_text(path), object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} line {err.lineno}: not valid JSON ({err.msg}); "
+                         "fix the file or download it again") from None
+    except _DuplicateKey as err:
+        raise ValueError(f"{path}: key {err.args[0]!r} appears twice in one object; JSON readers "
+                         "keep one of the values silently. Fix: remove the wrong entry") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected one JSON object keyed by id, got {type(data).__name__}")
     return data
 
 
 def _read_item_json(path: Path) -> dict[str, dict[str, str]]:
-    """{item_id: text fields} from an LC-Rec/MiniOneRec ``.item.json``; {} if the file is absent."""
-    if not path.exists():
-        return {}
+    """{item_id: text fields} from an LC-Rec/MiniOneRec ``.item.json``."""
     texts = {}
     for item, rec in _read_json(path).items():
         if not isinstance(rec, dict):
@@ -309,9 +403,7 @@ def _read_item_json(path: Path) -> dict[str, dict[str, str]]:
     return texts
 
 
-def _read_sids(path: Path) -> dict[str, list[str]] | None:
-    if not path.exists():
-        return None
+def _read_sids(path: Path) -> dict[str, list[str]]:
     sids = {}
     for item, codes in _read_json(path).items():
         if not isinstance(codes, list):
@@ -321,12 +413,39 @@ def _read_sids(path: Path) -> dict[str, list[str]] | None:
     return sids
 
 
-def _finish(ds: Dataset, k: int | None, sids: dict[str, list[str]] | None) -> Dataset:
+def _finish(ds: Dataset, k: int | None, index_path: Path | None, interactions: Path) -> Dataset:
+    """k-core when asked, and the published IDs of the items that remain in ``meta["sids"]``."""
+    sids = _read_sids(index_path) if index_path else None
+    if sids is not None:
+        _require_match(index_path, sids, ds, interactions)
     if k:
         ds = k_core(ds, k)
     if sids is not None:
         ds.meta["sids"] = {i: sids[i] for i in ds.items["item_id"] if i in sids}
     return ds
+
+
+def _require_match(path: Path, file_ids: dict[str, object], ds: Dataset,
+                   interactions: Path) -> None:
+    """An items or SID file none of whose ids is an interacted item would leave every item
+    bare; raise instead (usually a file from another release or preprocessing)."""
+    if not ds.items["item_id"].isin(list(file_ids)).any():
+        raise _no_match(path, len(file_ids), next(iter(file_ids), None), ds, interactions)
+
+
+def _no_match(path: Path, n: int, example: str | None, ds: Dataset,
+              interactions: Path) -> ValueError:
+    theirs = f"ids like {example!r} there" if example is not None else "no ids there"
+    return ValueError(
+        f"{path}: 0 of {n} item ids match an item of the interactions ({theirs}; ids like "
+        f"{ds.items['item_id'].iloc[0]!r} in {interactions.name}), so every item would be left "
+        "without text or ID. Fix: use the file made with the same release and preprocessing "
+        "(the same item ids) as the interactions")
+
+
+def _meta(fmt: str, *paths: Path | None) -> dict:
+    """A loader's ``meta``: its format and the files it read (absolute, sorted)."""
+    return {"format": fmt, "source_files": sorted(str(p.resolve()) for p in paths if p)}
 
 
 # --- item text ----------------------------------------------------------------------------------
@@ -389,13 +508,19 @@ def _with_text(ds: Dataset, texts: dict[str, dict[str, str]]) -> Dataset:
 
 # --- files --------------------------------------------------------------------------------------
 
+def _present(folder: Path, template: str, name: str) -> Path | None:
+    """The file ``template.format(name)`` in ``folder``, gzipped or not; None if neither is."""
+    base = template.format(name).removesuffix(".gz")
+    return next((p for p in (folder / base, folder / f"{base}.gz") if p.is_file()), None)
+
+
 def _find(folder: Path, template: str, name: str, what: str, url: str | None = None) -> Path:
     """The file ``template.format(name)`` in ``folder``, gzipped or not; a clear error otherwise."""
+    path = _present(folder, template, name)
+    if path:
+        return path
     base = template.format(name).removesuffix(".gz")
     candidates = [folder / base, folder / f"{base}.gz"]
-    for path in candidates:
-        if path.is_file():
-            return path
     expected = template.format(name)
     known = _names_in(folder, template)
     hint = (f"; {name!r} is not there — names found in that folder: {', '.join(known)}" if known
@@ -422,8 +547,59 @@ def _names_in(folder: Path, template: str) -> list[str]:
     return sorted(names)
 
 
-def _open_text(path: Path):
-    """Open as text, gunzipping when the file starts with the gzip magic bytes (not by its name)."""
+def _open_binary(path: Path):
+    """Open for reading, gunzipping when the file starts with the gzip magic bytes (not by name)."""
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line; bad bytes or a cut-off gzip name the file and line."""
+    n = 0
+    try:
+        with io.TextIOWrapper(_open_binary(path), encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                yield n, line
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, _first_bad_line(path), err) from None
+    except _GZIP_ERRORS as err:
+        raise _damaged(path, f" after {n} lines", err) from None
+
+
+def _first_bad_line(path: Path) -> int:
+    """The first line that is not UTF-8 (the text reader decodes ahead, so it cannot tell)."""
+    with _open_binary(path) as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return n
+    return n
+
+
+def _read_text(path: Path) -> str:
+    """The whole file as UTF-8 text, with the same errors as :func:`_lines`."""
+    with _open_binary(path) as f:
+        try:
+            data = f.read()
+        except _GZIP_ERRORS as err:
+            raise _damaged(path, "", err) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, data.count(b"\n", 0, err.start) + 1, err) from None
+
+
+def _not_utf8(path: Path, line: int, err: UnicodeDecodeError) -> ValueError:
+    return ValueError(f"{path} line {line}: not UTF-8 text (byte 0x{err.object[err.start]:02x}); "
+                      "the file is damaged or in another encoding: download it again or "
+                      "convert it to UTF-8")
+
+
+def _damaged(path: Path, where: str, err: Exception) -> ValueError:
+    return ValueError(f"{path}: the gzip data is cut off or damaged{where} ({err}); the download "
+                      "is incomplete: download the file again")

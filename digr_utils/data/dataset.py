@@ -5,7 +5,10 @@ downstream (embeddings, semantic IDs, recommenders, metrics) reads only this for
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,6 +56,18 @@ class Dataset:
         columns = [self.items[f].fillna("").astype(str).str.strip(". ").tolist() for f in fields]
         return [". ".join(p for p in parts if p) for parts in zip(*columns)]
 
+    def require_text(self, caller: str, fields: tuple[str, ...] = ("title", "description")) -> None:
+        """Raise when no item has any text in ``fields`` (what :meth:`text` joins): item vectors
+        built from it would all be the same empty string."""
+        if any(self.text(fields)):
+            return
+        raise ValueError(
+            f"{caller}: dataset {self.name!r} has no item text: column(s) {', '.join(fields)} "
+            f"empty for all {self.n_items} items (files read: {_file_names(self.meta)}). Fix: use "
+            "the folder's published semantic IDs instead of ones built from text (--sids "
+            "published), or add its item-text file (<name>.item.json, or the release's "
+            "meta_<category> file)")
+
     def stats(self) -> dict:
         """Sizes and densities a reader compares against the paper's datasets."""
         lengths = np.array([len(s) for s in self.sequences()])
@@ -65,6 +80,38 @@ class Dataset:
             "mean_item_count": round(float(counts.mean()), 2),
             "density": float(len(self.interactions) / max(1, self.n_users * self.n_items)),
         }
+
+
+#: Bump when a loader's reading of the same files changes, so old digests stop matching.
+_DIGEST_VERSION = 1
+
+
+def dataset_digest(ds: Dataset) -> str:
+    """A 16-hex-digit key for ``ds``: the bytes and names of ``meta["source_files"]`` plus the
+    loader settings (format, name, the k-core applied), so an artifact made from it is reused
+    only for the same data. Reads every file once (about 1 s per GB)."""
+    files = ds.meta.get("source_files")
+    if not files:
+        raise ValueError(f"dataset_digest: dataset {ds.name!r} has no meta['source_files']; the "
+                         "Amazon loaders record it. Fix: load it with digr_utils.data.amazon.load, "
+                         "or set meta['source_files'] to the files it was made from")
+    settings = {"format": ds.meta.get("format"), "name": ds.name, "k": ds.meta.get("k_core"),
+                "version": _DIGEST_VERSION}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for name in sorted(files):
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"dataset_digest: {path} (a source file of {ds.name!r}) is "
+                                    "gone; put it back or load the dataset again")
+        with open(path, "rb") as f:
+            file_hash = hashlib.file_digest(f, "sha256").digest()
+        digest.update(path.name.encode() + b"\0" + file_hash)
+    return digest.hexdigest()[:16]
+
+
+def _file_names(meta: dict) -> str:
+    files = meta.get("source_files")
+    return ", ".join(Path(f).name for f in files) if files else "not recorded"
 
 
 def from_sequences(
