@@ -1,10 +1,12 @@
-"""from_sequences, k_core and leave_one_out on datasets small enough to follow by hand."""
+"""from_sequences, k_core, leave_one_out, require_text and dataset_digest on datasets small
+enough to follow by hand."""
 import pandas as pd
 import pytest
 
 from digr_utils.data.dataset import (
     ITEM_TEXT_COLUMNS,
     EmptyDatasetError,
+    dataset_digest,
     from_sequences,
     k_core,
     leave_one_out,
@@ -85,6 +87,60 @@ def test_text_skips_an_empty_middle_field():
                          index=["a"])
     ds = from_sequences("toy", {"u": ["a"]}, items=items)
     assert ds.text(("title", "brand", "description")) == ["Red Mug. Holds tea"]
+
+
+def test_require_text_passes_when_some_item_has_text():
+    items = pd.DataFrame({"title": ["", "Lamp"]}, index=["a", "b"])
+    from_sequences("toy", {"u": ["a", "b"]}, items=items).require_text("shallow vectors")
+
+
+def test_require_text_names_the_empty_columns_the_files_and_the_fix():
+    # a brand alone is not what item vectors read (title + description)
+    items = pd.DataFrame({"brand": ["Cor", "Vel"]}, index=["a", "b"])
+    ds = from_sequences("Beauty", {"u": ["a", "b"]}, items=items,
+                        meta={"source_files": ["/data/beauty/Beauty.inter.json"]})
+    with pytest.raises(ValueError) as err:
+        ds.require_text("deep item vectors")
+    assert str(err.value).startswith(
+        "deep item vectors: dataset 'Beauty' has no item text: column(s) title, description empty "
+        "for all 2 items (files read: Beauty.inter.json). Fix: use the folder's published "
+        "semantic IDs")
+    assert "--sids published" in str(err.value)
+    ds.require_text("brand vectors", fields=("brand",))
+
+
+# --- dataset_digest ----------------------------------------------------------------------------
+
+def _with_files(tmp_path, files, **meta):
+    paths = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    return from_sequences("Toy", {"u": ["a", "b"]},
+                          meta={"format": "letter", "source_files": sorted(paths), **meta})
+
+
+def test_digest_is_short_hex_and_depends_on_bytes_names_and_settings(tmp_path_factory):
+    one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
+    files = {"Toy.inter.json": b'{"u": ["a", "b"]}', "Toy.index.json": b"{}"}
+    digest = dataset_digest(_with_files(one, files))
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert dataset_digest(_with_files(two, files)) == digest  # another folder, same files
+    assert dataset_digest(_with_files(two, files, format="minionerec")) != digest
+    assert dataset_digest(_with_files(two, files, k_core=5)) != digest
+    renamed = {"Toy.inter.json": files["Toy.inter.json"], "Toy.item.json": b"{}"}
+    assert dataset_digest(_with_files(two, renamed)) != digest
+    changed = {**files, "Toy.index.json": b"{ }"}
+    assert dataset_digest(_with_files(two, changed)) != digest
+
+
+def test_digest_needs_the_recorded_files(tmp_path):
+    with pytest.raises(ValueError, match=r"no meta\['source_files'\].*Fix: load it with"):
+        dataset_digest(from_sequences("Toy", {"u": ["a"]}))
+    ds = _with_files(tmp_path, {"Toy.inter.json": b"{}"})
+    (tmp_path / "Toy.inter.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"Toy\.inter\.json \(a source file of 'Toy'\)"):
+        dataset_digest(ds)
 
 
 # --- k_core ------------------------------------------------------------------------------------
