@@ -44,7 +44,8 @@ def test_judge_caches_verdicts_and_retries_failed_calls(tmp_path):
                "cooking": Completion(error="timeout")}
     judge = FakeJudge(lambda content: answers[content.rsplit("Statement: ", 1)[1]])
     cache = tmp_path / "judge.jsonl"
-    np.testing.assert_array_equal(llm_judge(*args, judge, cache, progress=False), [1, 0, -1])
+    with pytest.warns(UserWarning, match=r"llm_judge: 1 of 3 calls to judge failed .*: timeout \(1x\)"):
+        np.testing.assert_array_equal(llm_judge(*args, judge, cache, progress=False), [1, 0, -1])
     assert judge.calls == 3
     answers["cooking"] = Completion("nonsense")
     again = FakeJudge(judge.answers)
@@ -61,3 +62,25 @@ def test_judge_caches_verdicts_and_retries_failed_calls(tmp_path):
 def test_judge_rejects_misaligned_rows(tmp_path):
     with pytest.raises(ValueError, match="2 statements but 1 titles"):
         llm_judge(["a", "b"], ["t"], ["d", "d"], ["i", "i"], FakeJudge(None), tmp_path / "j")
+
+
+@pytest.mark.parametrize("dead", [lambda c: Completion(""), lambda c: Completion(error="HTTP 500"),
+                                  None])  # None: complete() itself raises
+def test_an_empty_or_failed_call_is_logged_not_cached_and_asked_again(tmp_path, dead):
+    args = (["camping weekends"], ["Tent"], ["d"], ["i0"])
+    cache = tmp_path / "judge.jsonl"
+    with pytest.warns(UserWarning, match="1 of 1 calls to judge failed"):
+        np.testing.assert_array_equal(llm_judge(*args, FakeJudge(dead), cache, progress=False), [-1])
+    assert '"failed": true' in cache.read_text()  # in the file for the log
+    healthy = FakeJudge(lambda content: Completion("1}"))
+    np.testing.assert_array_equal(llm_judge(*args, healthy, cache, progress=False), [1])
+    assert healthy.calls == 1
+
+
+def test_the_same_item_id_with_other_evidence_is_judged_again(tmp_path):
+    cache = tmp_path / "judge.jsonl"
+    judge = FakeJudge(lambda content: Completion("1}" if "Tent" in content else "0}"))
+    assert llm_judge(["camping"], ["Tent"], ["d"], ["i0"], judge, cache, progress=False)[0] == 1
+    # another dataset reuses id i0 for a mug: the tent's verdict must not be served
+    assert llm_judge(["camping"], ["Mug"], ["d"], ["i0"], judge, cache, progress=False)[0] == 0
+    assert judge.calls == 2

@@ -88,15 +88,60 @@ def test_mine_items_parses_records_failures_and_resumes(tmp_path):
     backend = _Canned([Completion('{"interests": [{"interest": "slow mornings", "confidence": 0.8}]}', 5),
                        Completion("no idea", 2),
                        Completion(error="prompt of 9000 tokens exceeds the model's context")])
-    mined, summary = mine_items(_tiny_dataset(), backend, tmp_path / "c.jsonl", progress=False)
+    with pytest.warns(UserWarning, match="1 of 3 calls failed"):
+        mined, summary = mine_items(_tiny_dataset(), backend, tmp_path / "c.jsonl", progress=False)
     assert [m.entity for m in mined] == ["a", "b", "c"]
     assert mined[0].interests == [Interest("slow mornings", 0.8)] and mined[0].tokens == 5
-    assert mined[1].error.startswith("parse:") and mined[1].raw == "no idea"
-    assert "context" in mined[2].error
-    assert (summary["calls"], summary["failures"], summary["tokens"]) == (3, 2, 7)
-    again = _Canned([])
-    _, summary = mine_items(_tiny_dataset(), again, tmp_path / "c.jsonl", progress=False)
-    assert again.asked == 0 and summary["cache_hits"] == 3
+    assert mined[1].error.startswith("parse:") and mined[1].raw == "no idea" and not mined[1].failed
+    assert "context" in mined[2].error and mined[2].failed
+    assert (summary["calls"], summary["failures"], summary["parse_failures"],
+            summary["tokens"]) == (3, 1, 1, 7)
+    again = _Canned([Completion('{"interests": [{"interest": "bright rooms"}]}', 3)])
+    mined, summary = mine_items(_tiny_dataset(), again, tmp_path / "c.jsonl", progress=False)
+    # only the failed call is asked again; the unparsed answer stays (a better parser may read it)
+    assert again.asked == 1 and summary["cache_hits"] == 2
+    assert mined[2].interests == [Interest("bright rooms")]
+
+
+@pytest.mark.parametrize("dead", [Completion(""), Completion("  \n"),
+                                  Completion(error="HTTP 401 from http://h/v1: 'bad key'")])
+def test_an_empty_or_refused_answer_is_asked_again(tmp_path, dead):
+    ds = _tiny_dataset()
+    with pytest.warns(UserWarning, match="3 of 3 calls failed"):
+        mined, summary = mine_items(ds, _Canned([dead] * 3), tmp_path / "c.jsonl", progress=False)
+    assert all(m.failed for m in mined) and summary["failures"] == 3
+    healthy = _Canned([Completion('{"interests": [{"interest": "x"}]}')] * 3)
+    _, summary = mine_items(ds, healthy, tmp_path / "c.jsonl", progress=False)
+    assert healthy.asked == 3 and (summary["calls"], summary["failures"]) == (3, 0)
+
+
+def test_another_dataset_with_the_same_ids_is_mined_again(tmp_path):
+    cache = tmp_path / "c.jsonl"
+    answer = Completion('{"interests": [{"interest": "slow mornings"}]}')
+    mine_items(_tiny_dataset(), _Canned([answer] * 3), cache, progress=False)
+    other = _tiny_dataset()
+    other.items["title"] = ["Red Mug", "Green Hat", "Lamp"]  # item "b" is another product now
+    backend = _Canned([Completion('{"interests": [{"interest": "winter walks"}]}')])
+    mined, summary = mine_items(other, backend, cache, progress=False)
+    assert backend.asked == 1 and summary["cache_hits"] == 2
+    assert mined[1].interests == [Interest("winter walks")]
+    unchanged = _Canned([])
+    mine_items(_tiny_dataset(), unchanged, cache, progress=False)  # the first text still hits
+    assert unchanged.asked == 0
+
+
+def test_simulated_answers_are_keyed_by_the_shop_not_only_the_ids(tmp_path):
+    from digr_utils.data.world import load_shop
+    from digr_utils.interests.mining import mine_simulated
+    from digr_utils.interests.simulated import default_panel
+
+    careful = default_panel(0)[0]
+    shop = load_shop(PRESETS["ci"])
+    first, _ = mine_simulated(careful, shop, tmp_path / "c.jsonl", progress=False)
+    shop.item_motives[0] = ("coffee",) if shop.item_motives[0] != ("coffee",) else ("yoga",)
+    again, summary = mine_simulated(careful, shop, tmp_path / "c.jsonl", progress=False)
+    assert (summary["calls"], summary["cache_hits"]) == (1, shop.dataset.n_items - 1)
+    assert again[1:] == first[1:]
 
 
 def test_prompt_key_names_version_shots_cues_and_settings():
@@ -168,13 +213,32 @@ def test_the_simulated_panel_cannot_mine_real_data(tmp_path, capsys):
     assert "hidden motives" in capsys.readouterr().err
 
 
-def test_shipped_smollm2_answers_cover_the_ci_shop():
-    from digr_utils.pipeline import shipped_smollm2
+@pytest.mark.parametrize("preset, n_items", [("ci", 225), ("tutorial", 827)])
+def test_shipped_smollm2_answers_are_keyed_by_their_prompts(tmp_path, preset, n_items):
+    import shutil
 
-    mined, record = shipped_smollm2(PRESETS["ci"])
-    assert len(mined) == 225 and record["items"] == 225
-    assert record["model_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    from digr_utils.data.world import DATA_DIR, load_shop
+    from digr_utils.interests.mining import cached_items
+
+    path = DATA_DIR / "llm" / f"smollm2_{preset}.jsonl"
+    record = json.loads(path.with_suffix(".json").read_text())
+    ds = load_shop(PRESETS[preset]).dataset
+    mined = cached_items(ds, path, record["backend"], record["model"], record["prompt_key"],
+                         n_examples=record["n_examples"])
+    assert len(mined) == n_items == record["items"] and all(m is not None for m in mined)
     assert all(m.raw.startswith(record["settings"]["prefill"]) for m in mined if m.error is None)
+
+    class Shipped(_Canned):  # what mining with the bundled SmolLM2 looks up, loading no model
+        name, model = record["backend"], record["model"]
+
+        def settings_tag(self):
+            return record["prompt_key"].rsplit("/", 1)[1]
+
+    copy = tmp_path / "smollm2.jsonl"
+    shutil.copyfile(path, copy)  # what the smollm2 stage does before mining
+    backend = Shipped([])
+    _, summary = mine_items(ds, backend, copy, n_examples=record["n_examples"], progress=False)
+    assert backend.asked == 0 and summary["cache_hits"] == n_items
 
 
 def test_merged_correctness_by_hand():

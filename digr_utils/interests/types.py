@@ -18,6 +18,9 @@ class Mined:
 
     ``error`` is set (and ``interests`` empty) when the call failed or the answer did not
     parse; ``raw`` keeps the model's text so a failure can be inspected, never invented over.
+    ``failed`` tells the two apart: True when no answer came back (an exception, an HTTP error,
+    an empty body), so the cache never serves it and the next run asks again; an answer that did
+    not parse is kept (``failed`` False), since a better parser may read it later.
     """
 
     entity: str
@@ -28,3 +31,4 @@ class Mined:
     raw: str = ""
     error: str | None = None
     tokens: int = 0
+    failed: bool = False
