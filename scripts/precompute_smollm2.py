@@ -44,6 +44,7 @@ def main() -> None:
         "model_sha256": hashlib.sha256(gguf.read_bytes()).hexdigest(),
         "backend": backend.name, "model": backend.model,
         "prompt_key": prompt_key(backend, N_EXAMPLES, with_visual=False),
+        "n_examples": N_EXAMPLES,  # with prompt_key, what mining.cached_items needs to read them
         "settings": vars(backend.settings),
         "items": len(mined),
         # parsed again with the current parser, as notebook 02 reads them
