@@ -463,6 +463,8 @@ def test_shared_letter_sizes_and_sids(folder, name, sizes):
     assert (ds.n_users, ds.n_items, len(ds.interactions)) == sizes
     assert len(ds.meta["sids"]) == ds.n_items
     assert all(len(codes) == 4 for codes in ds.meta["sids"].values())
+    with pytest.raises(ValueError, match="no item text.*--sids published"):
+        ds.require_text("item vectors")  # these folders ship no item text
 
 
 @needs_shared
@@ -483,6 +485,7 @@ def test_shared_industrial_has_text_and_rebuilt_sequences():
     ds = load_minionerec(SHARED / "industrial_and_scientific", "Industrial_and_Scientific")
     assert ds.n_users == 3_285  # valid + test users, from SOURCE.md
     assert (ds.items["title"] != "").all()
+    ds.require_text("item vectors")
     # the first 8 items of user A4042 are its valid rows' history + targets, read off the CSV
     assert _seqs(ds)["A4042"][:8] == ["3112", "114", "2697", "2393", "2660", "3167", "2058", "1487"]
     assert _text(ds, "0")[0].startswith("SUPCO SPP6 Relay/Capacitor Hard Start Kit")

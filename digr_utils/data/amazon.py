@@ -21,7 +21,7 @@ import re
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -445,7 +445,7 @@ def _no_match(path: Path, n: int, example: str | None, ds: Dataset,
 
 def _meta(fmt: str, *paths: Path | None) -> dict:
     """A loader's ``meta``: its format and the files it read (absolute, sorted)."""
-    return {"format": fmt, "source_files": sorted(str(p.resolve()) for p in paths if p)}
+    return {"format": fmt, "source_files": sorted(str(p.absolute()) for p in paths if p)}
 
 
 # --- item text ----------------------------------------------------------------------------------
