@@ -16,6 +16,7 @@ from digr_utils.gen.data import (
 from digr_utils.gen.model import ModelConfig, build_model, load_model, save_model
 from digr_utils.gen.sft import SFTConfig, teacher_forced_loss, train_sft
 from digr_utils.gen.vocab import EOS, INT2SID, NEXT, SID2INT, UNK, SidVocab
+from digr_utils.io import ArtifactError
 
 # sizes (4, 4, 2): position 0 -> tokens 6..9, position 1 -> 10..13, position 2 -> 14..15
 _SIZES = (4, 4, 2)
@@ -73,6 +74,15 @@ def test_vocab_decodes_readably_and_round_trips_through_json(tmp_path):
     loaded = SidVocab.load(tmp_path / "vocab.json")
     assert loaded.sizes == _SIZES and loaded.words == vocab.words
     assert np.array_equal(loaded.item_tokens(), vocab.item_tokens())
+
+
+def test_vocab_load_names_a_truncated_file(tmp_path):
+    path = tmp_path / "vocab.json"
+    SidVocab.build(_CODES, _SIZES).save(path)
+    path.write_text(path.read_text()[:20])
+    with pytest.raises(ArtifactError, match=r"vocab\.json: not valid JSON.*truncated; build the "
+                                            r"vocabulary with SidVocab\.build"):
+        SidVocab.load(path)
 
 
 @pytest.mark.parametrize("codes, sizes, message", [
@@ -291,6 +301,16 @@ def test_trainer_rejects_a_validate_without_the_monitored_metric_and_bad_configs
     other = SidVocab.build(_CODES, (4, 4, 3))
     with pytest.raises(ValueError, match="vocabulary of 20 tokens but this vocab has 17"):
         load_model(tmp_path / "m.pt", other)
+
+
+def test_load_model_names_a_truncated_file(tmp_path):
+    vocab, _ = _examples()
+    path = tmp_path / "best.pt"
+    save_model(build_model(_TINY, vocab), path)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ArtifactError, match=r"best\.pt: cannot be read.*truncated; train a model "
+                                            r"with train_sft"):
+        load_model(path, vocab)
 
 
 def test_sft_config_reads_epochs_and_batch_size_from_the_preset():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from digr_utils.io import ArtifactError
 from digr_utils.sid import (
     RQVAE,
     PrefixTrie,
@@ -48,6 +49,19 @@ def test_semantic_ids_save_load_round_trip(tmp_path):
     back = SemanticIds.load(tmp_path / "sids.npz")
     np.testing.assert_array_equal(back.codes, ids.codes)
     assert list(back.item_ids) == ["i0", "i1", "i2", "i3"] and back.sizes == ids.sizes
+
+
+def _truncate(path) -> None:
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+
+
+def test_semantic_ids_load_names_a_truncated_file(tmp_path):
+    path = tmp_path / "sids.npz"
+    SemanticIds.from_codes(CODES, ["i0", "i1", "i2", "i3"], codebook_size=5).save(path)
+    _truncate(path)
+    with pytest.raises(ArtifactError, match=r"sids\.npz cannot be read.*truncated; delete it and "
+                                            r"write it with SemanticIds\.save"):
+        SemanticIds.load(path)
 
 
 def test_semantic_ids_reject_bad_codes():
@@ -185,6 +199,15 @@ def test_rqvae_save_load_round_trip_and_config_mismatch(tmp_path):
         RQVAE.load(tmp_path / "m.pt", device="cpu", config=replace(CFG, levels=3))
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         RQVAE.load(tmp_path / "missing.pt", device="cpu")
+
+
+def test_rqvae_load_names_a_truncated_file(tmp_path):
+    path = tmp_path / "m.pt"
+    RQVAE(CFG).save(path)
+    _truncate(path)
+    with pytest.raises(ArtifactError, match=r"m\.pt: cannot be read.*truncated; train one with "
+                                            r"train_rqvae or RQVAE\.save"):
+        RQVAE.load(path, device="cpu")
 
 
 def test_rqvae_resume_continues_the_epoch_count(tmp_path):

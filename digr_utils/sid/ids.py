@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import string
-import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from digr_utils.io import ArtifactError, write_atomic
 
 
 def assign_suffix(codes: np.ndarray) -> np.ndarray:
@@ -103,24 +105,22 @@ class SemanticIds:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write to ``path`` (``.npz``) atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, codes=self.codes, item_ids=self.item_ids, sizes=np.array(self.sizes))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda f: np.savez(f, codes=self.codes, item_ids=self.item_ids,
+                                              sizes=np.array(self.sizes)))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SemanticIds:
+        """Read what :meth:`save` wrote; a missing, truncated or foreign file says which."""
+        fix = "write it with SemanticIds.save (digr sids builds it)"
         if not Path(path).exists():
-            raise FileNotFoundError(f"SemanticIds.load: no file {path}; write it with "
-                                    "SemanticIds.save")
-        with np.load(path, allow_pickle=False) as data:
-            return cls(data["codes"], data["item_ids"], tuple(data["sizes"].tolist()))
+            raise FileNotFoundError(f"SemanticIds.load: no file {path}; {fix}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(data["codes"], data["item_ids"], tuple(data["sizes"].tolist()))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise ArtifactError(f"SemanticIds.load: {path} cannot be read as semantic IDs "
+                                f"({err.__class__.__name__}: {str(err)[:120]}); it is damaged "
+                                f"or truncated; delete it and {fix}") from err
 
 
 class PrefixTrie:

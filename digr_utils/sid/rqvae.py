@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from itertools import pairwise
@@ -22,10 +21,13 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from digr_utils.config import pick_device, seed_everything
+from digr_utils.io import ArtifactError
+from digr_utils.progress import progress_bar
 from digr_utils.sid.kmeans import residual_kmeans, validate_embeddings
+from digr_utils.training import (capture_rng, deterministic, load_checkpoint, restore_rng,
+                                 save_checkpoint)
 
 #: ``RQVAEConfig.for_items(full=True)``: the paper's 3 x 256 codes.
 FULL_CODEBOOK_SIZE = 256
@@ -134,7 +136,7 @@ class RQVAE(nn.Module):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write config and weights atomically to ``path`` (a ``.pt`` file)."""
-        _atomic_save({"config": asdict(self.config), "state": self.state_dict()}, Path(path))
+        save_checkpoint(path, {"config": asdict(self.config), "state": self.state_dict()})
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None,
@@ -142,7 +144,7 @@ class RQVAE(nn.Module):
         """A model from ``path`` (written by :meth:`save` or ``train_rqvae``); ``config``, when
         given, must equal the checkpoint's, else ValueError naming both."""
         device = device or pick_device()
-        saved = _read_checkpoint(Path(path), device, "RQVAE.load")
+        saved = _read_checkpoint(Path(path), "RQVAE.load")
         if config is not None and saved["config"] != config:
             raise ValueError(f"RQVAE.load: checkpoint {path} was trained with "
                              f"{_differences(saved['config'], config)}; train a model with this "
@@ -152,6 +154,7 @@ class RQVAE(nn.Module):
         return model.to(device)
 
 
+@deterministic()
 def train_rqvae(embeddings: np.ndarray, cfg: RQVAEConfig, device: str | None = None,
                 progress: bool = True, checkpoint: str | os.PathLike | None = None,
                 checkpoint_every: int = 10) -> tuple[RQVAE, pd.DataFrame]:
@@ -174,23 +177,23 @@ def train_rqvae(embeddings: np.ndarray, cfg: RQVAEConfig, device: str | None = N
     history: list[dict] = []
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
-        saved = _read_checkpoint(path, device, "train_rqvae")
+        saved = _read_checkpoint(path, "train_rqvae")
         _check_resumable(saved["config"], len(saved["history"]), cfg, path)
         model.load_state_dict(saved["state"])
         optimizer.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"].cpu())  # map_location moved it
+        restore_rng(saved["rng"], device, generator)
         history = list(saved["history"])
     else:
         model.init_codebooks(x)
 
     def save() -> None:
-        _atomic_save({"config": asdict(cfg), "state": model.state_dict(),
-                      "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                      "epoch": len(history), "history": history}, path)
+        save_checkpoint(path, {"config": asdict(cfg), "state": model.state_dict(),
+                               "optimizer": optimizer.state_dict(),
+                               "rng": capture_rng(device, generator), "history": history})
 
     counts = torch.zeros(cfg.levels, cfg.codebook_size, dtype=torch.long, device=device)
-    bar = tqdm(range(len(history), cfg.epochs), desc="RQ-VAE", disable=not progress,
-               initial=len(history), total=cfg.epochs)
+    bar = progress_bar(range(len(history), cfg.epochs), desc="RQ-VAE", enabled=progress,
+                       initial=len(history), total=cfg.epochs)
     for epoch in bar:
         start = time.perf_counter()
         sums = _train_epoch(model, optimizer, x, cfg.batch_size, generator, counts)
@@ -290,25 +293,12 @@ def _check_resumable(saved: RQVAEConfig, done: int, cfg: RQVAEConfig, path: Path
                          "another checkpoint path")
 
 
-def _read_checkpoint(path: Path, device, caller: str) -> dict:
+def _read_checkpoint(path: Path, caller: str) -> dict:
+    fix = "train one with train_rqvae or RQVAE.save"
     if not path.exists():
-        raise FileNotFoundError(f"{caller}: no checkpoint at {path}; train one with train_rqvae "
-                                "or RQVAE.save")
-    saved = torch.load(path, map_location=device, weights_only=True)
-    if not isinstance(saved, dict) or "config" not in saved or "state" not in saved:
-        raise ValueError(f"{caller}: {path} is not an RQ-VAE checkpoint (no config/state); "
-                         "write it with RQVAE.save or train_rqvae")
+        raise FileNotFoundError(f"{caller}: no checkpoint at {path}; {fix}")
+    saved = load_checkpoint(path, {}, caller, fix=fix)
+    if "config" not in saved or "state" not in saved:
+        raise ArtifactError(f"{caller}: {path} is not an RQ-VAE checkpoint (no config/state); "
+                            f"{fix}")
     return {**saved, "config": RQVAEConfig(**saved["config"])}
-
-
-def _atomic_save(obj: dict, path: Path) -> None:
-    """Write to a temporary file and rename, so a crash never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
