@@ -78,9 +78,11 @@ def pick_device(prefer: str | None = None) -> str:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch so a CPU run repeats exactly."""
-    # cuBLAS needs this set before CUDA starts to run deterministically (a no-op on CPU)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    """Seed Python, NumPy and torch so a CPU run repeats exactly.
+
+    Seeding only: deterministic kernels are switched on by each trainer for its own call
+    (:func:`digr_utils.training.deterministic`), not for the whole process.
+    """
     random.seed(seed)
     np.random.seed(seed)
     try:
@@ -88,7 +90,6 @@ def seed_everything(seed: int) -> None:
     except ImportError:  # torch is a dependency, but seeding must not be what fails
         return
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def artifacts_dir(preset: str | Preset, stage: str | None = None) -> Path:
