@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -18,6 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from digr_utils.config import pick_device
+from digr_utils.io import write_atomic
 
 #: Output width of the TF-IDF encoder (LSA via truncated SVD; zero-padded for tiny vocabularies).
 TFIDF_DIM = 128
@@ -268,13 +268,5 @@ def _read_cache(path: Path) -> tuple[list[str], np.ndarray | None]:
 
 
 def _write_cache(path: Path, keys: list[str], vectors: np.ndarray) -> None:
-    """Write to a temporary file and rename, so a crash never leaves a half-written cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, keys=np.array(keys), vectors=vectors)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically, so a crash never leaves a half-written cache."""
+    write_atomic(path, lambda f: np.savez(f, keys=np.array(keys), vectors=vectors))

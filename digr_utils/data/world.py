@@ -12,9 +12,8 @@ kept apart under ``truth/`` so a model can be given the data without the answers
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from digr_utils.data.dataset import Dataset, from_sequences, k_core
 from digr_utils.data.vocabulary import (
     BRAND_ENDINGS, BRAND_SYLLABLES, MOTIVES, PRODUCT_TYPES, clues_for,
 )
+from digr_utils.io import write_bytes_atomic
 
 DATA_DIR = REPO_ROOT / "data"
 IMAGE_SIZE = 32
@@ -330,22 +330,17 @@ def write_shop(shop: Shop, folder: Path) -> dict[str, str]:
     for name, table in tables.items():
         data = table.to_csv(index=False, float_format="%.2f", lineterminator="\n").encode()
         sums[name] = _atomic_write(folder / name, data)
-    with tempfile.SpooledTemporaryFile() as buf:
-        np.save(buf, shop.images, allow_pickle=False)
-        buf.seek(0)
-        sums["images.npy"] = _atomic_write(folder / "images.npy", buf.read())
+    buf = io.BytesIO()
+    np.save(buf, shop.images, allow_pickle=False)
+    sums["images.npy"] = _atomic_write(folder / "images.npy", buf.getvalue())
     meta = {"files": {k: sums[k] for k in _FILES}, **ds.stats(), "seed": ds.meta["seed"]}
     _atomic_write(folder / "checksums.json", (json.dumps(meta, indent=2) + "\n").encode())
     return sums
 
 
 def _atomic_write(path: Path, data: bytes) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)  # mkstemp makes files private; data files are for everyone
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` atomically; returns its sha256 for ``checksums.json``."""
+    write_bytes_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
