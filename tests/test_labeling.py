@@ -232,10 +232,10 @@ def test_budget_curve_reports_untrainable_budgets_instead_of_failing():
 def test_read_labels_joins_by_item_and_text(tmp_path):
     table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
     path = tmp_path / "labels.csv"
-    path.write_text(f"entity_id,text,label\ni0,{CAMPING},1\ni1,{YOGA},0\ni2,unmined,1\n")
+    path.write_text(f"entity_id,text,label\ni0,{CAMPING},1\ni1,{YOGA},0\n")
     np.testing.assert_array_equal(read_labels(path, table), [1, -1, 0, -1])
     path.write_text("entity_id,text,label\ni0,x,2\n")
-    with pytest.raises(ValueError, match="line 2 has label 2; labels must be 0"):
+    with pytest.raises(ValueError, match="labels.csv, line 2 has label '2'; labels must be 0"):
         read_labels(path, table)
     path.write_text("entity_id,interest,label\n")
     with pytest.raises(ValueError, match=r"missing column\(s\) \['text'\]"):
@@ -259,3 +259,44 @@ def test_grade_keeps_labelled_rows_by_their_label_and_scores_the_rest():
     assert graded.keep[0] and not graded.keep[1]
     np.testing.assert_array_equal(graded.held, [2, 3])
     assert graded.scores["n"] == 2 and graded.proba.shape == (4,)
+
+
+def _labels_file(tmp_path, body: str | bytes):
+    path = tmp_path / "labels.csv"
+    if isinstance(body, str):
+        path.write_text("entity_id,text,label\n" + body, encoding="utf-8")
+    else:
+        path.write_bytes(body)
+    return path
+
+
+@pytest.mark.parametrize("body, words", [
+    # the label column holds text from line 4 on: line 4 is named, not the first data line
+    (f"i0,{CAMPING},1\ni1,{YOGA},0\ni2,x,yes\n", r"labels\.csv, line 4 has label 'yes'; labels must be 0"),
+    (f"i0,{CAMPING},1\n\ni1,{YOGA},\n", r"labels\.csv, line 4 has label ''"),  # blank line 3 counted
+    (f'i0,"{CAMPING}\nover two lines",1\ni1,{YOGA},high\n', r"line 4 has label 'high'"),
+    (f"i0,{CAMPING},1\ni1,  ,0\n", r"labels\.csv, line 3: empty text; copy it from the exported table"),
+    (f"i0,{CAMPING},1\ni1,{YOGA},0\ni0,{CAMPING},0\n",
+     r"labels\.csv: lines 2 and 4 label the same interest \(i0, 'camping weekends'\) 1 and 0; keep"),
+    (f"i0,{CAMPING},1\ni1,{YOGA}\n", r"labels\.csv, line 3: 2 fields where entity_id, text and label"),
+    (f'i0,{CAMPING},1\ni1,"{YOGA},0\n', r"labels\.csv: cannot be read as CSV after line 2 .*cut off"),
+])
+def test_read_labels_reports_bad_rows_with_file_line_and_fix(tmp_path, body, words):
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    with pytest.raises(ValueError, match=words):
+        read_labels(_labels_file(tmp_path, body), table)
+
+
+def test_read_labels_warns_about_rows_that_match_no_mined_interest(tmp_path):
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    path = _labels_file(tmp_path, f"i0,{CAMPING},1\ni2,unmined,1\ni1,{YOGA},1.0\ni0,{CAMPING},1\n")
+    with pytest.warns(UserWarning, match=r"labels\.csv: 1 rows match no mined interest \(lines 3\)"):
+        labels = read_labels(path, table)
+    np.testing.assert_array_equal(labels, [1, -1, 1, -1])  # a repeated, agreeing row is fine
+
+
+def test_read_labels_names_a_file_that_is_not_utf8(tmp_path):
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    path = _labels_file(tmp_path, "entity_id,text,label\ni0,caf\xe9 mornings,1\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"labels\.csv: not UTF-8 text .*save it as 'CSV UTF-8'"):
+        read_labels(path, table)

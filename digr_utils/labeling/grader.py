@@ -9,6 +9,7 @@ hundred annotated rows labels the rest. The labels decide which interests reach 
 """
 from __future__ import annotations
 
+import csv
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -314,24 +315,78 @@ def read_labels(path: str | os.PathLike, table: InterestTable) -> np.ndarray:
 
     Returns one entry per table row: the label where the CSV has that (entity_id, text), -1
     elsewhere (unlabelled). Pass the labelled positions ``np.flatnonzero(labels >= 0)`` as
-    ``rows`` to :func:`train_classifier`.
+    ``rows`` to :func:`train_classifier`. A bad row (empty text, a label not 0/1, two lines
+    labelling one interest differently) is an error naming its line; rows matching no mined
+    interest are a warning, since their labels would be lost.
     """
-    frame = pd.read_csv(path, dtype={"entity_id": str, "text": str})
-    missing = {"entity_id", "text", "label"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; the file needs entity_id, "
-                         "text and label (0 or 1) per labelled interest")
-    bad = ~frame["label"].isin([0, 1])
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{path}: line {first + 2} has label {frame['label'].iloc[first]}; labels "
-                         "must be 0 (bad interest) or 1 (good interest)")
-    given = {(e, t.strip()): int(y) for e, t, y in zip(frame["entity_id"], frame["text"], frame["label"])}
-    out = np.array([given.get((str(e), t), -1) for e, t in zip(table.frame["entity_id"], table.frame["text"])])
-    if not (out >= 0).any():
-        raise ValueError(f"{path}: none of its {len(frame)} rows matches a mined interest (same "
+    given: dict[tuple[str, str], tuple[int, int]] = {}  # (entity_id, text) -> (label, line)
+    for line, entity_id, text, label in _label_rows(path):
+        earlier = given.setdefault((entity_id, text), (label, line))
+        if earlier[0] != label:
+            raise ValueError(f"{path}: lines {earlier[1]} and {line} label the same interest "
+                             f"({entity_id}, {text!r}) {earlier[0]} and {label}; keep the line "
+                             "you mean and delete the other")
+    mined = set(zip(table.frame["entity_id"].astype(str), table.frame["text"]))
+    unmatched = sorted(line for key, (_, line) in given.items() if key not in mined)
+    if len(unmatched) == len(given):
+        raise ValueError(f"{path}: none of its {len(given)} rows matches a mined interest (same "
                          "entity_id and text); export the table with the interests to label first")
-    return out
+    if unmatched:
+        shown = ", ".join(map(str, unmatched[:5])) + (", ..." if len(unmatched) > 5 else "")
+        warnings.warn(f"{path}: {len(unmatched)} rows match no mined interest (lines {shown}); "
+                      "their labels are not used: copy entity_id and text exactly from the "
+                      "exported table", stacklevel=2)
+    return np.array([given.get((str(e), t), (-1, 0))[0]
+                     for e, t in zip(table.frame["entity_id"], table.frame["text"])], dtype=int)
+
+
+_LABEL_COLUMNS = ("entity_id", "text", "label")
+
+
+def _label_rows(path: str | os.PathLike) -> list[tuple[int, str, str, int]]:
+    """(line, entity_id, text, label) per non-blank row of a labels CSV, line numbers as an editor
+    shows them; a ValueError names the file, the line and the fix."""
+    rows, end = [], 0
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, strict=True)
+            header = [name.strip() for name in next(reader, [])]
+            missing = [c for c in _LABEL_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {missing}; the file needs entity_id, "
+                                 "text and label (0 or 1) per labelled interest")
+            columns = [header.index(c) for c in _LABEL_COLUMNS]
+            end = reader.line_num
+            for record in reader:
+                line, end = end + 1, reader.line_num
+                if any(value.strip() for value in record):
+                    rows.append(_label_row(path, line, record, columns))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start} cannot be decoded); save it "
+                         "as 'CSV UTF-8' from your spreadsheet") from None
+    except csv.Error as err:
+        raise ValueError(f"{path}: cannot be read as CSV after line {end} ({err}); the file looks "
+                         "cut off or has a quote that never closes: fix or export it again") from None
+    return rows
+
+
+def _label_row(path, line: int, record: list[str], columns: list[int]) -> tuple[int, str, str, int]:
+    if len(record) <= max(columns):
+        raise ValueError(f"{path}, line {line}: {len(record)} fields where entity_id, text and "
+                         "label are expected; the line looks cut off: complete or delete it")
+    entity_id, text, label = (record[c].strip() for c in columns)
+    for name, value in (("entity_id", entity_id), ("text", text)):
+        if not value:
+            raise ValueError(f"{path}, line {line}: empty {name}; copy it from the exported "
+                             "table or delete the line")
+    try:
+        number = float(label)
+    except ValueError:
+        number = None
+    if number not in (0.0, 1.0):
+        raise ValueError(f"{path}, line {line} has label {label!r}; labels must be 0 (bad "
+                         "interest) or 1 (good interest)")
+    return line, entity_id, text, int(number)
 
 
 def item_quality(table: InterestTable, keep: np.ndarray, n_items: int) -> np.ndarray:
