@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from digr_utils.config import pick_device
+from digr_utils.progress import progress_bar
 
 _NEG_INF = float("-inf")
 
@@ -75,6 +75,20 @@ class CatalogTrie:
         moved.item_of_leaf, moved.tokens = self.item_of_leaf.to(device), self.tokens.to(device)
         return moved
 
+    def items_of(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Catalog row of each SID in ``tokens`` ``(..., depth)``, -1 where no item has that SID."""
+        if tokens.shape[-1] != self.depth:
+            raise ValueError(f"CatalogTrie.items_of: tokens end in {tokens.shape[-1]} positions "
+                             f"but SIDs have {self.depth} tokens; pass whole SIDs")
+        tokens = tokens.to(self.device).long()
+        node = torch.zeros(tokens.shape[:-1], dtype=torch.long, device=self.device)
+        for t, (lo, table) in enumerate(zip(self.token_lo, self.next_node)):
+            column = tokens[..., t] - lo
+            inside = (node >= 0) & (column >= 0) & (column < table.shape[1])
+            child = table[node.clamp_min(0), column.clamp(0, table.shape[1] - 1)].long()
+            node = torch.where(inside, child, -1)
+        return torch.where(node >= 0, self.item_of_leaf[node.clamp_min(0)], -1)
+
     def allowed_mask(self, step: int, node_ids: torch.Tensor) -> torch.Tensor:
         """``(n, vocab_size)`` bool: which tokens may follow each prefix node of depth ``step``."""
         if not 0 <= step < self.depth:
@@ -125,10 +139,7 @@ def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torc
     with torch.inference_mode():
         hidden = model.get_encoder()(input_ids=input_ids,
                                      attention_mask=attention_mask).last_hidden_state
-        if isinstance(model, T5ForConditionalGeneration):
-            decoder = _T5Decoder(model, hidden, attention_mask, trie.depth, beams)
-        else:
-            decoder = _CachedDecoder(model, hidden, attention_mask)
+        decoder = step_decoder(model, hidden, attention_mask, trie.depth, beams)
         # one live beam per user at step 0, so the beams that come out of it are distinct
         tokens = torch.full((n_users, 1), start, dtype=torch.long, device=device)
         parent = None
@@ -143,6 +154,20 @@ def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torc
         items = trie.item_of_leaf[nodes[:, :top_k]]
         scores = scores[:, :top_k]
         return items.masked_fill(scores == _NEG_INF, -1), scores
+
+
+def step_decoder(model, hidden: torch.Tensor, attention_mask: torch.Tensor, depth: int,
+                 rows: int):
+    """A decoder that extends up to ``rows`` sequences per user by one token a call.
+
+    Call it with ``(tokens, parent)``: ``tokens`` ``(B, rows)`` the newest tokens (the start
+    token alone, ``(B, 1)``, at the first call), ``parent`` which previous row each continues
+    (``None`` first); it returns ``(B, rows, vocab)`` logits. T5 gets the fast shared-cache step,
+    any other encoder-decoder its own forward and cache. ``depth`` bounds the calls.
+    """
+    if isinstance(model, T5ForConditionalGeneration):
+        return _T5Decoder(model, hidden, attention_mask, depth, rows)
+    return _CachedDecoder(model, hidden, attention_mask)
 
 
 def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: CatalogTrie,
@@ -164,8 +189,8 @@ def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
     out = []
-    for lo in tqdm(range(0, len(input_ids), settings.batch_size), desc="beam search",
-                   disable=not progress):
+    for lo in progress_bar(range(0, len(input_ids), settings.batch_size), enabled=progress,
+                           desc="beam search"):
         batch = slice(lo, lo + settings.batch_size)
         with autocast:
             items, _ = constrained_beam_search(model, input_ids[batch], attention_mask[batch],
