@@ -1,7 +1,9 @@
 """The ``digr`` command: the course's stages without notebooks.
 
-Every stage subcommand takes ``--preset``, builds what it needs, writes its artifacts under
-``artifacts/<preset>/<stage>/`` and prints its key figures as one JSON object on the last line.
+Every stage subcommand takes ``--preset`` and ``--data``, builds what it needs from earlier
+stages (reusing runs made with the same inputs), keeps its artifacts in a run folder named by
+what made it (``digr runs`` lists them) and prints its key figures as one JSON object on the
+last line.
 """
 from __future__ import annotations
 
@@ -24,45 +26,67 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--data", type=Path, default=None,
                        help="a folder of real Amazon data instead of the bundled shop")
         p.add_argument("--format", dest="fmt", default=None,
-                       help="with --data: amazon2014 | amazon2018 | amazon2023 | letter | minionerec")
+                       help="with --data, when its files do not say: amazon2014 | amazon2018 | "
+                            "amazon2023 | letter | minionerec")
         p.add_argument("--name", default=None,
-                       help="with --data: the category or file stem, e.g. Beauty or Instruments")
+                       help="with --data, when its files do not say: the category or file stem, "
+                            "e.g. Beauty")
+        p.add_argument("--seed", type=int, default=None,
+                       help="seed of every seeded step (panel, labels, RQ-VAE, k-means, model); "
+                            "default: the preset's")
         return p
 
-    data = stage("data", "generate or load the dataset and split it; prints its statistics")
-    data.add_argument("--regenerate", action="store_true",
-                      help="rewrite the bundled shop's files under data/ from its seed")
-    mine = stage("mine", "MLIM: mine deep interests of every item with an LLM; prints their quality")
-    mine.add_argument("--backend", choices=["simulated", "smollm2", "openai"], default="simulated",
-                      help="simulated annotator panel, the bundled SmolLM2, or an OpenAI-compatible server")
-    mine.add_argument("--base-url", default=None, help="with --backend openai: e.g. http://localhost:8000/v1")
-    mine.add_argument("--model", default=None, help="with --backend openai: the served model's name")
-    mine.add_argument("--visual-cues", action="store_true",
-                      help="add each item's visual cues (colours, shape) to the prompt")
+    def interests(p: argparse.ArgumentParser, default: str = "panel") -> None:
+        from digr_utils.interests.stage import INTEREST_SOURCES
+
+        p.add_argument("--interests", choices=INTEREST_SOURCES, default=default,
+                       help="where deep interests come from: none (surface text only), the "
+                            "simulated panel (knows the hidden motives; a teaching device), the "
+                            "bundled SmolLM2, or an OpenAI-compatible server")
+        p.add_argument("--base-url", default=None,
+                       help="with --interests openai: e.g. http://localhost:8000/v1")
+        p.add_argument("--model", default=None, help="with --interests openai: the served model")
+        p.add_argument("--visual-cues", action="store_true",
+                       help="add each item's visual cues (colours, shape) to an LLM's prompt")
+
+    def ids(p: argparse.ArgumentParser) -> None:
+        from digr_utils.sid.stage import QUANTISERS
+
+        p.add_argument("--sids", choices=QUANTISERS, default="rqvae",
+                       help="how item codes are made: an RQ-VAE, residual k-means, or the "
+                            "folder's published IDs (LETTER / MiniOneRec)")
+
+    stage("data", "generate or load the dataset and split it; prints its statistics").add_argument(
+        "--regenerate", action="store_true", help="rewrite the bundled shop's files under data/ from its seed")
+    interests(stage("mine", "MLIM: mine deep interests of every item; prints their quality"))
     label = stage("label", "RLDI: grade mined interests, keep the good ones; prints AUC, kept precision/recall, mean q")
-    label.add_argument("--source", choices=["simulated", "smollm2"], default="simulated",
-                       help="whose interests to grade: the simulated panel or the bundled SmolLM2's answers")
+    interests(label)
     label.add_argument("--budget", type=int, default=200, help="how many interests are annotated")
     label.add_argument("--classifier", choices=["logistic", "mlp"], default="logistic")
     label.add_argument("--labels", type=Path, default=None,
                        help="your own labels: a CSV with entity_id, text, label (0/1)")
     label.add_argument("--judge", choices=["smollm2", "openai"], default=None,
                        help="label the annotated subset with an LLM judge instead of the hidden motives")
-    label.add_argument("--base-url", default=None, help="with --judge openai")
-    label.add_argument("--model", default=None, help="with --judge openai: the served model's name")
-    sids = stage("sids", "IEID: semantic IDs from an RQ-VAE; prints collisions, code use and motive purity")
-    sids.add_argument("--source", choices=["shallow", "deep"], default="deep",
-                      help="item text alone, or fused with RLDI-kept interests and visual cues")
-    sids.add_argument("--method", choices=["rqvae", "kmeans"], default="rqvae",
-                      help="the RQ-VAE, or residual k-means (the simple alternative)")
+    label.add_argument("--judge-url", default=None, help="with --judge openai: the server's base URL")
+    label.add_argument("--judge-model", default=None, help="with --judge openai: the served model")
+    sids = stage("sids", "IEID: semantic IDs; prints collisions, code use and motive purity")
+    interests(sids)
+    ids(sids)
     sids.add_argument("--encoder", default="minilm",
                       help="sentence encoder: the bundled minilm, or a sentence-transformers name or folder")
-    sft = stage("sft", "stage 1: train the generative recommender on semantic IDs; prints HR/NDCG@5/10")
-    sft.add_argument("--source", choices=["shallow", "deep"], default="deep",
-                     help="shallow IDs (TIGER) or deep IDs (DeepInterestGR)")
-    sft.add_argument("--aux", choices=["on", "off"], default=None,
-                     help="interest <-> SID alignment tasks (default: on for deep, off for shallow)")
-    sft.add_argument("--seed", type=int, default=None, help="model and shuffling seed (default: the preset's)")
+    for name, text in (("sft", "stage 1: train the generative recommender on semantic IDs; prints HR/NDCG@5/10"),
+                       ("pipeline", "every stage in order (reusing finished runs); prints each stage's figures")):
+        p = stage(name, text)
+        interests(p)
+        ids(p)
+        if name == "sft":
+            p.add_argument("--aux", choices=["on", "off"], default=None,
+                           help="interest <-> SID alignment tasks (default: on with mined interests)")
+        else:
+            p.add_argument("--seeds", type=int, nargs="+", default=None,
+                           help="run the chain once per seed (default: the preset's seed)")
+    runs = sub.add_parser("runs", help="list the runs under artifacts/ with their key figures")
+    runs.add_argument("--stage", default=None, help="only this stage (data, mine, label, sids, sft)")
     serve = sub.add_parser("serve-llm", help="serve a local model over an OpenAI-compatible HTTP API")
     serve.add_argument("--model", default=None, help="a transformers model folder (default: bundled SmolLM2)")
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a classroom network")
@@ -76,46 +100,79 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        figures = _run(parser, args)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"digr {args.command}: {err}", file=sys.stderr)
+        return 2
+    if figures is not None:
+        print(json.dumps(figures, default=str))
+    return 0
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | None:
     if args.command == "serve-llm":
         from digr_utils.interests.server import serve_forever
 
         serve_forever(model=args.model, host=args.host, port=args.port,
                       api_key_env=args.api_key_env, max_tokens=args.max_tokens)
-        return 0
-
+        return None
+    if args.command == "runs":
+        return _list_runs(args.stage)
     from digr_utils.config import get_preset
-    from digr_utils import pipeline
+    from digr_utils.data.stage import DataSpec
 
     preset = get_preset(args.preset, use_env=args.preset is None)
     spec = None
     if args.data is not None:
-        if not (args.fmt and args.name):
-            parser.error("--data needs --format and --name (e.g. --format letter --name Instruments)")
-        spec = pipeline.DataSpec(args.data, args.fmt, args.name)
-    try:
-        if args.command == "data":
-            figures = pipeline.data_stage(preset, spec, regenerate=args.regenerate)
-        elif args.command == "label":
-            if spec is not None:
-                parser.error("digr label runs on the bundled shop; on real data use the library "
-                             "(digr_utils.labeling) with your mined answers")
-            figures = pipeline.label_stage(preset, args.source, args.budget, args.classifier,
-                                           args.labels, args.judge, args.base_url, args.model)
-        elif args.command == "sft":
-            if spec is not None:
-                parser.error("digr sft runs on the bundled shop's semantic IDs for now")
-            aux = None if args.aux is None else args.aux == "on"
-            figures = pipeline.sft_stage(preset, args.source, aux, args.seed)
-        elif args.command == "sids":
-            figures = pipeline.sids_stage(preset, args.source, args.method, spec, args.encoder)
-        else:
-            figures = pipeline.mine_stage(preset, args.backend, args.base_url, args.model, spec,
-                                          visual=args.visual_cues)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"digr {args.command}: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(figures))
-    return 0
+        if args.name is not None and ("/" in args.name or "\\" in args.name or ".." in args.name):
+            parser.error(f"--name {args.name!r}: give a category or file stem, not a path")
+        spec = DataSpec(args.data, args.fmt, args.name)
+    elif args.fmt or args.name:
+        parser.error("--format and --name describe a --data folder; give --data too")
+    if args.command == "data":
+        from digr_utils.data.stage import data_stage
+
+        return data_stage(preset, spec, regenerate=args.regenerate)
+    from digr_utils.interests.stage import InterestSource
+
+    source = InterestSource(args.interests, args.base_url, args.model, args.visual_cues)
+    if args.command == "mine":
+        from digr_utils.interests.stage import mine_stage
+
+        return mine_stage(preset, source, spec, args.seed)
+    if args.command == "label":
+        from digr_utils.labeling.stage import LabelRecipe, label_stage
+
+        recipe = LabelRecipe(args.budget, args.classifier, args.judge, args.judge_url,
+                             args.judge_model, str(args.labels) if args.labels else None)
+        return label_stage(preset, source, recipe, spec, args.seed)
+    if args.command == "sids":
+        from digr_utils.sid.stage import VectorRecipe, sids_stage
+
+        return sids_stage(preset, source, args.sids, spec, VectorRecipe(encoder=args.encoder),
+                          args.seed)
+    if args.command == "sft":
+        from digr_utils.gen.stage import sft_stage
+
+        aux = None if args.aux is None else args.aux == "on"
+        return sft_stage(preset, source, args.sids, aux, args.seed, spec)
+    from digr_utils.pipeline import run_pipeline
+
+    return run_pipeline(preset, source, args.sids, spec,
+                        tuple(args.seeds) if args.seeds else None)
+
+
+def _list_runs(stage: str | None) -> dict:
+    """Print the run index as a table; the JSON line holds one row per run."""
+    from digr_utils.runs import index
+
+    table = index(figures=("test all HR@10", "test all NDCG@10", "collision_rate", "roc_auc"))
+    if stage is not None:
+        table = table[table["stage"] == stage]
+    shown = table.drop(columns="folder").dropna(axis=1, how="all")
+    print(shown.to_string(index=False) if len(shown) else "no runs yet under artifacts/")
+    return {"runs": table.astype(object).where(table.notna(), None).to_dict(orient="records")}
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """MLIM runs: the judge, mining through a backend and the cache, the bundled LLM, the CLI stage."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,7 +191,8 @@ def test_mine_stage_scores_the_simulated_panel(tmp_path, monkeypatch, capsys):
     # the careful annotator is tuned for precision, the eager one for recall
     assert llms["simulated-sim-careful"]["precision"] > llms["simulated-sim-eager"]["precision"]
     assert llms["simulated-sim-eager"]["recall"] > llms["simulated-sim-careful"]["recall"]
-    assert (tmp_path / "ci" / "mine" / "metrics.json").exists()
+    assert figures["interests"] == "panel"
+    assert json.loads((Path(figures["run"]) / "metrics.json").read_text()) == figures
 
 
 def test_visual_cues_need_images(tmp_path, capsys):
@@ -198,7 +200,8 @@ def test_visual_cues_need_images(tmp_path, capsys):
 
     (tmp_path / "X.inter.json").write_text(json.dumps(
         {str(u): [(u + j) % 7 for j in range(5)] for u in range(7)}))
-    assert main(["mine", "--preset", "ci", "--backend", "openai", "--visual-cues", "--data",
+    assert main(["mine", "--preset", "ci", "--interests", "openai", "--base-url",
+                 "http://127.0.0.1:9/v1", "--model", "m", "--visual-cues", "--data",
                  str(tmp_path), "--format", "letter", "--name", "X"]) == 2
     assert "visual cues need item images" in capsys.readouterr().err
 

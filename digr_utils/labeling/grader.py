@@ -255,18 +255,19 @@ class Grading:
     scores: dict
 
 
-def grade(table: InterestTable, labels: np.ndarray, truth: np.ndarray, kind: str = "logistic",
-          seed: int = 0) -> Grading:
+def grade(table: InterestTable, labels: np.ndarray, truth: np.ndarray | None,
+          kind: str = "logistic", seed: int = 0) -> Grading:
     """RLDI end to end: learn from the labelled rows (``labels`` 0/1, -1 = unlabelled), cut at
     the best-F1 threshold on them, keep labelled rows by their own label and the rest by the
-    grader, and score the unlabelled rows against ``truth``."""
+    grader, and score the unlabelled rows against ``truth`` (None on real data: no scores)."""
     labels = np.asarray(labels).astype(int)
     rows = np.flatnonzero(labels >= 0)
     proba = train_classifier(table, labels, rows, kind=kind, seed=seed).predict_proba(table)
     threshold = choose_threshold(proba[rows], labels[rows])
     keep = np.where(labels >= 0, labels == 1, proba >= threshold)
     held = np.setdiff1d(np.arange(len(table)), rows)
-    return Grading(proba, keep, threshold, held, evaluate_labels(proba[held], truth[held], threshold))
+    scores = {} if truth is None else evaluate_labels(proba[held], truth[held], threshold)
+    return Grading(proba, keep, threshold, held, scores)
 
 
 def budget_curve(table: InterestTable, labels: np.ndarray, budgets: Sequence[int],

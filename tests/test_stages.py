@@ -1,0 +1,143 @@
+"""Runs named by what made them, self-contained bundles, and real data through every stage."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from digr_utils.cli import main
+from digr_utils.data.amazon import shared_benchmarks
+from digr_utils.data.stage import DataSpec, load_data
+from digr_utils.gen.stage import load_recommender, run_sft
+from digr_utils.interests.stage import InterestSource
+from digr_utils.runs import index, load_run, open_run
+from digr_utils.sid.stage import build_sids, load_sids
+
+NONE = InterestSource("none")
+
+
+@pytest.fixture(autouse=True)
+def _artifacts(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGR_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.delenv("DIGR_PRESET", raising=False)
+    return tmp_path / "artifacts"
+
+
+def _letter(folder, name="X", n=7, sids=True):
+    """n users and n items; user u buys u, u+1, ..., u+4 (mod n): an exact 5-core. With
+    ``sids``, every item gets a published 4-level ID in LETTER's token form."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seqs = {f"u{u}": [f"i{(u + j) % n}" for j in range(5)] for u in range(n)}
+    (folder / f"{name}.inter.json").write_text(json.dumps(seqs))
+    if sids:
+        ids = {f"i{i}": [f"<a_{i % 3}>", f"<b_{i % 2}>", f"<c_{i}>", "<d_0>"] for i in range(n)}
+        (folder / f"{name}.index.json").write_text(json.dumps(ids))
+    return folder
+
+
+def test_open_run_same_recipe_same_folder_other_recipe_other_folder(_artifacts):
+    a = open_run("shop_ci-1", "sids", {"epochs": 5}, "none")
+    assert open_run("shop_ci-1", "sids", {"epochs": 5}, "none") == a
+    b = open_run("shop_ci-1", "sids", {"epochs": 6}, "none")
+    assert b.folder != a.folder and b.folder.parent == a.folder.parent
+    assert not a.finished
+    a.save_metrics({"x": 1})
+    assert a.finished and a.metrics() == {"x": 1}
+    assert sorted(index(_artifacts)["finished"]) == [False, True]
+
+
+def test_a_label_or_dataset_name_never_leads_outside_the_artifacts(_artifacts):
+    run = open_run("../../evil", "sids", {}, "../up")
+    assert _artifacts in run.folder.parents
+
+
+def test_ids_differing_in_one_field_keep_two_folders_and_reruns_reuse_them(_artifacts):
+    first = build_sids("ci", NONE, progress=False, epochs=3)
+    other = build_sids("ci", NONE, progress=False, epochs=4)
+    assert first.run.folder != other.run.folder
+    again = build_sids("ci", NONE, progress=False, epochs=3)
+    assert again.run.folder == first.run.folder
+    assert again.figures == first.figures  # read back, not retrained
+    np.testing.assert_array_equal(again.ids.codes, first.ids.codes)
+    # another seed is another pipeline: its own folder
+    assert build_sids("ci", NONE, seed=1, progress=False, epochs=3).run.folder != first.run.folder
+
+
+def test_artifacts_of_another_dataset_are_refused_naming_both(tmp_path):
+    shop_ids = build_sids("ci", NONE, progress=False, epochs=2)
+    letter = load_data("ci", DataSpec(_letter(tmp_path / "x")))
+    with pytest.raises(ValueError) as err:
+        load_sids(shop_ids.run.folder, letter)
+    assert shop_ids.run.dataset in str(err.value) and letter.key in str(err.value)
+    with pytest.raises(ValueError, match="not a sft run|holds a sids run"):
+        load_run(shop_ids.run.folder, stage="sft")
+
+
+def test_a_saved_bundle_reproduces_its_top10_in_a_fresh_process(tmp_path):
+    run = run_sft("ci", NONE, progress=False, epochs=1, valid_users=50)
+    data = load_data("ci")
+    histories = data.split.histories("test")[:20]
+    ours = run.recommender.recommend(histories, 10)
+    script = ("import json, sys, numpy as np\n"
+              "from digr_utils.data.stage import load_data\n"
+              "from digr_utils.gen.stage import load_recommender\n"
+              "data = load_data('ci')\n"
+              f"rec = load_recommender({str(run.run.folder)!r}, data)\n"
+              "print(json.dumps(rec.recommend(data.split.histories('test')[:20], 10).tolist()))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ours.tolist()
+    # the same bundle is refused for other data
+    letter = load_data("ci", DataSpec(_letter(tmp_path / "x")))
+    with pytest.raises(ValueError, match=letter.key):
+        load_recommender(run.run.folder, letter)
+
+
+def test_an_unfinished_bundle_says_how_to_finish(tmp_path):
+    run = open_run("shop_ci-1", "sft", {"x": 1}, "none")
+    with pytest.raises(FileNotFoundError, match="not a finished model bundle"):
+        load_recommender(run.folder)
+
+
+def test_sft_on_published_ids_of_a_letter_folder(capsys, tmp_path):
+    folder = _letter(tmp_path / "letter", n=12)
+    assert main(["sft", "--preset", "ci", "--data", str(folder), "--sids", "published",
+                 "--interests", "none"]) == 0
+    f = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert f["ids"] == "published" and f["dataset"].startswith("X-")
+    assert 0 <= f["test all NDCG@10"] <= f["test all HR@10"] <= 1
+
+
+def test_published_ids_with_mined_interests_are_refused(capsys, tmp_path):
+    folder = _letter(tmp_path / "letter")
+    assert main(["sids", "--preset", "ci", "--data", str(folder), "--sids", "published",
+                 "--interests", "smollm2"]) == 2
+    assert "--interests none with --sids published" in capsys.readouterr().err
+
+
+def test_textless_items_cannot_make_shallow_ids(capsys, tmp_path):
+    folder = _letter(tmp_path / "letter", sids=False)
+    assert main(["sids", "--preset", "ci", "--data", str(folder), "--interests", "none"]) == 2
+    assert "published" in capsys.readouterr().err
+
+
+def _slice(src, dst, name: str, users: int):
+    """The first ``users`` users of a shared LETTER folder (and their items' published IDs)."""
+    dst.mkdir()
+    seqs = json.loads((src / f"{name}.inter.json").read_text())
+    kept = dict(list(seqs.items())[:users])
+    (dst / f"{name}.inter.json").write_text(json.dumps(kept))
+    items = {str(i) for s in kept.values() for i in s}
+    ids = json.loads((src / f"{name}.index.json").read_text())
+    (dst / f"{name}.index.json").write_text(json.dumps({i: c for i, c in ids.items() if i in items}))
+    return dst
+
+
+@pytest.mark.skipif(not (shared_benchmarks() / "beauty").is_dir(), reason="no shared benchmarks")
+def test_sft_on_a_slice_of_shared_beauty_with_its_published_ids(capsys, tmp_path):
+    folder = _slice(shared_benchmarks() / "beauty", tmp_path / "beauty", "Beauty", 1500)
+    assert main(["sft", "--preset", "ci", "--data", str(folder), "--sids", "published",
+                 "--interests", "none"]) == 0
+    f = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert f["dataset"].startswith("Beauty-") and f["test all HR@10"] > 0
