@@ -1,4 +1,4 @@
-"""The shared training scaffold: determinism for one call, schedule, RNG, early stopping, checkpoints."""
+"""The shared training scaffold: determinism per call, schedule, RNG, early stopping, checkpoints."""
 import numpy as np
 import pytest
 import torch

@@ -141,8 +141,8 @@ class SASRec:
     def load(cls, path: str | os.PathLike) -> SASRec:
         """The model :meth:`save` wrote (or ``best.pt`` of a ``fit`` with ``checkpoint_dir``),
         rebuilt from its saved sizes; it recommends exactly what the saved model did."""
-        saved = load_checkpoint(path, {}, "SASRec.load",
-                                fix="save a model there with SASRec.save or fit(checkpoint_dir=...)")
+        fix = "save a model there with SASRec.save or fit(checkpoint_dir=...)"
+        saved = load_checkpoint(path, {}, "SASRec.load", fix=fix)
         features = saved["net"].get("features")  # the buffer ends with the padding item's row
         model = cls(**saved["sizes"],
                     item_features=None if features is None else features[:-1].numpy())
@@ -172,7 +172,7 @@ class SASRec:
         return np.concatenate(out) if out else np.empty((0, k), dtype=np.int64)
 
     def _resume(self, last: Path, run: dict, optimiser, rng, state: EarlyStopping) -> None:
-        """Load ``last.pt`` (written by the same ``run``) into the net, optimiser, RNGs, ``state``."""
+        """Load ``last.pt`` (written by the same ``run``) into net, optimiser, RNGs and ``state``."""
         saved = load_checkpoint(last, run, "SASRec.fit",
                                 fix="pass another checkpoint_dir or delete it to start over")
         self._net.load_state_dict(saved["net"])

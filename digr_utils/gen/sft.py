@@ -210,8 +210,9 @@ def _save(path: Path, model, n_examples: int, cfg: SFTConfig, optimizer, schedul
 def _resume(path: Path, model, n_examples: int, optimizer, scheduler, order,
             device: torch.device, state: EarlyStopping) -> None:
     """Load ``last.pt`` into the model, optimiser, scheduler, RNGs and loop ``state``."""
-    saved = load_checkpoint(path, {"model_config": model_config_of(model), "n_examples": n_examples},
-                            "train_sft", fix="pass another checkpoint_dir or delete it to start over")
+    run = {"model_config": model_config_of(model), "n_examples": n_examples}
+    saved = load_checkpoint(path, run, "train_sft",
+                            fix="pass another checkpoint_dir or delete it to start over")
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
