@@ -177,12 +177,7 @@ def train_rqvae(embeddings: np.ndarray, cfg: RQVAEConfig, device: str | None = N
     history: list[dict] = []
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
-        saved = _read_checkpoint(path, "train_rqvae")
-        _check_resumable(saved["config"], len(saved["history"]), cfg, path)
-        model.load_state_dict(saved["state"])
-        optimizer.load_state_dict(saved["optimizer"])
-        restore_rng(saved["rng"], device, generator)
-        history = list(saved["history"])
+        history = _resume(path, cfg, model, optimizer, generator, device)
     else:
         model.init_codebooks(x)
 
@@ -293,8 +288,20 @@ def _check_resumable(saved: RQVAEConfig, done: int, cfg: RQVAEConfig, path: Path
                          "another checkpoint path")
 
 
-def _read_checkpoint(path: Path, caller: str) -> dict:
-    fix = "train one with train_rqvae or RQVAE.save"
+def _resume(path: Path, cfg: RQVAEConfig, model: RQVAE, optimizer: torch.optim.Optimizer,
+            generator: torch.Generator, device: torch.device) -> list[dict]:
+    """Load ``path`` into the model, optimiser and RNGs; return the history of the epochs done."""
+    saved = _read_checkpoint(path, "train_rqvae",
+                             fix="pass another checkpoint path, or delete this one to train afresh")
+    _check_resumable(saved["config"], len(saved["history"]), cfg, path)
+    model.load_state_dict(saved["state"])
+    optimizer.load_state_dict(saved["optimizer"])
+    restore_rng(saved["rng"], device, generator)
+    return list(saved["history"])
+
+
+def _read_checkpoint(path: Path, caller: str,
+                     fix: str = "train one with train_rqvae or RQVAE.save") -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{caller}: no checkpoint at {path}; {fix}")
     saved = load_checkpoint(path, {}, caller, fix=fix)
