@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from digr_utils.config import artifacts_dir, get_preset, pick_device
+from digr_utils.config import get_preset, pick_device
+from digr_utils.runs import cache_dir
 from digr_utils.data.amazon import load, shared_benchmarks
 from digr_utils.data.world import load_shop
 from digr_utils.embed import encode
@@ -39,13 +40,13 @@ def embeddings(name: str) -> tuple[np.ndarray, list | None] | None:
     if name in ("ci", "tutorial"):
         preset = get_preset(name, use_env=False)
         shop = load_shop(preset)
-        vectors = encode(shop.dataset.text(), cache_dir=artifacts_dir(preset, "embeddings"))
+        vectors = encode(shop.dataset.text(), cache_dir=cache_dir())
         return vectors, shop.motive_sets()
     folder = shared_benchmarks() / INDUSTRIAL[0]
     if not folder.is_dir():
         return None
     ds = load(folder, INDUSTRIAL[1], INDUSTRIAL[2])
-    return encode(ds.text(), cache_dir=artifacts_dir("amazon", "embeddings")), None
+    return encode(ds.text(), cache_dir=cache_dir()), None
 
 
 def describe(codes: np.ndarray, k: int, seconds: float, motives: list | None) -> dict:

@@ -141,3 +141,16 @@ def test_sft_on_a_slice_of_shared_beauty_with_its_published_ids(capsys, tmp_path
                  "--interests", "none"]) == 0
     f = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert f["dataset"].startswith("Beauty-") and f["test all HR@10"] > 0
+
+
+def test_sasrec_is_trained_once_then_loaded_from_its_run():
+    from digr_utils.baselines.stage import SASRecConfig, train_sasrec
+
+    data = load_data("ci")
+    budget = SASRecConfig(hidden=16, epochs=1)
+    trained, run = train_sasrec(data, budget)
+    loaded, again = train_sasrec(data, budget)
+    assert again.folder == run.folder and run.finished
+    histories = data.split.histories("test")[:30]
+    np.testing.assert_array_equal(loaded.recommend(histories, 10), trained.recommend(histories, 10))
+    assert train_sasrec(data, SASRecConfig(hidden=16, epochs=1, dropout=0.3))[1].folder != run.folder

@@ -1,0 +1,58 @@
+"""Baselines as runs: a trained SASRec is kept in a run folder named by its settings and reused.
+
+Training SASRec takes a minute on the tutorial shop; every notebook that compares against it
+(01, 05, 07) loads the same run instead of retraining it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from digr_utils.data.stage import Data
+from digr_utils.runs import Run, digest, open_run
+
+
+@dataclass(frozen=True)
+class SASRecConfig:
+    """SASRec's sizes and training budget (early stopping on validation NDCG@10)."""
+
+    hidden: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    dropout: float = 0.2
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    patience: int = 3
+
+
+def train_sasrec(data: Data, config: SASRecConfig = SASRecConfig(), seed: int = 0,
+                 item_features: np.ndarray | None = None, features_name: str = "ids",
+                 max_len: int = 20, progress: bool = False) -> tuple["SASRec", Run]:
+    """SASRec on ``data`` with ``config`` and ``seed``, trained once and then loaded from its run.
+
+    ``item_features`` (one row per item) add Linear(features) to each item's vector;
+    ``features_name`` names them in the run's folder (their digest is in the recipe).
+    """
+    from digr_utils.baselines.sasrec import SASRec
+    from digr_utils.metrics import evaluate
+
+    fields = {"model": "sasrec", **asdict(config), "seed": seed, "max_len": max_len,
+              "features": None if item_features is None else
+              digest(np.ascontiguousarray(item_features, dtype=np.float32).tobytes())}
+    run = open_run(data.key, "baselines", fields, f"sasrec-{features_name}")
+    best = run.path("best.pt")
+    if run.finished:
+        return SASRec.load(best), run
+    model = SASRec(data.dataset.n_items, max_len=max_len, hidden=config.hidden,
+                   n_layers=config.n_layers, n_heads=config.n_heads, dropout=config.dropout,
+                   item_features=item_features, seed=seed)
+    model.fit(data.split, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+              patience=config.patience, verbose=progress, checkpoint_dir=run.folder)
+    test = evaluate(model, data.split, "test")
+    run.save_metrics({"model": f"SASRec · {features_name}", "dataset": data.key, "seed": seed,
+                      "epochs_run": len(model.history),
+                      **{f"test {g} {m}": v for g in ("all", "warm", "new")
+                         for m, v in test[g].items()}})
+    return model, run
