@@ -1,7 +1,8 @@
 """What every training loop of the course shares: determinism, the learning-rate schedule, random
 state, early stopping and resumable checkpoints.
 
-SFT, SASRec and the RQ-VAE (and GRPO after them) all read the same way::
+SFT and SASRec (and GRPO, counting steps for epochs) read the same way; the RQ-VAE, which has
+no validation score, uses all of it but :class:`EarlyStopping`::
 
     with deterministic():
         state = EarlyStopping(patience, best_weights=cpu_state(model))
@@ -9,6 +10,7 @@ SFT, SASRec and the RQ-VAE (and GRPO after them) all read the same way::
             saved = load_checkpoint(last, expect={...}, caller="train_x")
             ...load model/optimiser; restore_rng(saved["rng"], ...); state.load_state_dict(...)
         while state.running(epochs):
+            state.epoch += 1
             ...one epoch; state.update(model, score)
             save_checkpoint(last, {..., "rng": capture_rng(...), "state": state.state_dict()})
         state.restore_best(model)

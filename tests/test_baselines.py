@@ -230,3 +230,8 @@ def test_sasrec_load_names_a_truncated_or_missing_file(tmp_path):
 def test_sasrec_rejects_features_with_the_wrong_number_of_rows():
     with pytest.raises(ValueError, match="`item_features` must be"):
         SASRec(5, item_features=np.zeros((4, 2)))
+
+
+def test_sasrec_fit_rejects_a_patience_below_one():
+    with pytest.raises(ValueError, match="patience >= 1.*got epochs=3, patience=0"):
+        SASRec(_CYCLE, hidden=8).fit(_cycle_split(), epochs=3, patience=0, verbose=False)

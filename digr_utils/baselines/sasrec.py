@@ -94,11 +94,11 @@ class SASRec:
                 "construct SASRec(n_items=split.n_items, ...)."
             )
         inputs, targets = _training_windows(split.train, self.max_len, pad=self.n_items)
-        if epochs < 1 or not len(inputs):
+        if epochs < 1 or patience < 1 or not len(inputs):
             raise ValueError(
-                f"SASRec.fit: need epochs >= 1 and a training sequence of 2+ items; got "
-                f"epochs={epochs} and {len(inputs)} such sequences. Check `epochs` and "
-                "`split.train`."
+                f"SASRec.fit: need epochs >= 1, patience >= 1 and a training sequence of 2+ "
+                f"items; got epochs={epochs}, patience={patience} and {len(inputs)} such "
+                "sequences. Check `epochs`, `patience` and `split.train`."
             )
         seed_everything(self.seed)
         seen = torch.as_tensor(split.train_counts > 0, device=self.device)
