@@ -20,6 +20,7 @@ from digr_utils.gen.decode import (
     constrained_beam_search,
     recommend,
     sequence_log_prob,
+    teacher_forced_logits,
 )
 from digr_utils.gen.model import ModelConfig, build_model
 from digr_utils.gen.vocab import SidVocab
@@ -74,6 +75,15 @@ def test_allowed_mask_by_hand():
     assert torch.nonzero(mask[1]).ravel().tolist() == [6]
     assert torch.nonzero(trie.allowed_mask(0, torch.tensor([0]))[0]).ravel().tolist() == [4, 5]
     assert torch.nonzero(trie.allowed_mask(2, torch.tensor([2]))[0]).ravel().tolist() == [10]
+
+
+def test_items_of_maps_sids_to_rows_and_the_rest_to_minus_one():
+    trie = CatalogTrie(HAND, VOCAB, "cpu")
+    # two catalog SIDs, a branch no item takes ([5, 7]), a token past position 2's range
+    sids = torch.tensor([[[4, 6, 9], [5, 6, 10]], [[5, 7, 10], [4, 6, 39]]])
+    assert trie.items_of(sids).tolist() == [[1, 0], [-1, -1]]
+    with pytest.raises(ValueError, match=r"items_of: tokens end in 2 positions .* 3 tokens"):
+        trie.items_of(sids[..., :2])
 
 
 def test_sequence_log_prob_sums_to_one_over_every_sequence(model, users):
@@ -212,6 +222,30 @@ def test_decoder_steps_equal_teacher_forcing(make_model, fast, users):
             tokens = torch.randint(2, VOCAB, (n_users, rows), generator=gen)
             prefixes = torch.cat([prefixes.gather(1, parent[..., None].expand(-1, -1, t + 1)),
                                   tokens[..., None]], dim=2)
+
+
+def _bart():
+    torch.manual_seed(0)
+    return BartForConditionalGeneration(BartConfig(
+        vocab_size=VOCAB, d_model=16, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+        decoder_ffn_dim=32, max_position_embeddings=32))
+
+
+@pytest.mark.parametrize("make_model", [_course_t5, _gated_t5, _bart])
+def test_teacher_forced_logits_equal_the_models_forward_and_carry_gradients(make_model, users):
+    # G = 3 sequences of 4 tokens per user, in one pass, against a forward on each one alone
+    model, (ids, mask) = make_model().eval(), users
+    inputs = torch.randint(2, VOCAB, (len(ids), 3, 4), generator=torch.Generator().manual_seed(0))
+    hidden = model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+    got = teacher_forced_logits(model, hidden, mask, inputs)
+    assert got.shape[:3] == (len(ids), 3, 4)
+    for g in range(3):
+        want = model(encoder_outputs=(hidden,), attention_mask=mask,
+                     decoder_input_ids=inputs[:, g]).logits
+        torch.testing.assert_close(got[:, g], want, atol=1e-5, rtol=0)
+    got.sum().backward()
+    assert all(p.grad is not None for p in model.get_encoder().parameters() if p.requires_grad)
 
 
 def test_other_models_take_the_generic_path_and_stay_exact(catalog, users):

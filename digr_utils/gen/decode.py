@@ -170,6 +170,21 @@ def step_decoder(model, hidden: torch.Tensor, attention_mask: torch.Tensor, dept
     return _CachedDecoder(model, hidden, attention_mask)
 
 
+def teacher_forced_logits(model, hidden: torch.Tensor, attention_mask: torch.Tensor,
+                          inputs: torch.Tensor) -> torch.Tensor:
+    """``(B, G, L, vocab)`` logits of G decoder inputs ``(B, G, L)`` per user over encoder states
+    ``hidden``, differentiable. T5 shares each user's cross-attention over its G sequences
+    (:meth:`_T5Decoder.teacher_forced`, no dropout); other models run their own forward on G
+    copies of the encoder states, in their current train/eval mode."""
+    n_users, group, length = inputs.shape
+    if isinstance(model, T5ForConditionalGeneration):
+        return _T5Decoder(model, hidden, attention_mask, length, 1).teacher_forced(inputs)
+    logits = model(encoder_outputs=(hidden.repeat_interleave(group, dim=0),),
+                   attention_mask=attention_mask.repeat_interleave(group, dim=0),
+                   decoder_input_ids=inputs.flatten(0, 1), use_cache=False).logits
+    return logits.unflatten(0, (n_users, group))
+
+
 def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: CatalogTrie,
               settings: BeamSettings | None = None, device: str | torch.device | None = None,
               progress: bool = False) -> np.ndarray:
@@ -315,6 +330,31 @@ class _T5Decoder:
             x = feed_forward(x)
         self.filled = end
         return self.lm_head(self.decoder.final_layer_norm(x) * self.out_scale)
+
+    def teacher_forced(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(B, G, L, vocab)`` logits after each of a user's G decoder inputs ``(B, G, L)``
+        (L <= depth), all positions in one differentiable pass, without dropout.
+
+        Self-attention is causal within each sequence; cross-attention runs per user, its
+        G x L queries reading the user's keys/values once, where a plain forward would repeat
+        the encoder states G times and project each copy.
+        """
+        n_users, group, length = inputs.shape
+        causal = torch.full((length, length), _NEG_INF, device=inputs.device).triu(1)
+        own_mask = self.bias[:, :length, :length] + causal.to(self.bias.dtype)
+        x = self.decoder.embed_tokens(inputs.flatten(0, 1))
+        for (own, cross, feed_forward), (cross_keys, cross_values) in zip(
+                (block.layer for block in self.decoder.block), self.cross):
+            a = own.SelfAttention
+            h = own.layer_norm(x)
+            x = x + a.o(self._attend(a.q(h), self._split(a.k(h)), self._split(a.v(h)), own_mask))
+            a = cross.EncDecAttention
+            q = a.q(cross.layer_norm(x)).reshape(n_users, group * length, -1)
+            x = x + a.o(self._attend(q, cross_keys, cross_values, self.cross_mask)
+                        ).reshape(x.shape)
+            x = feed_forward(x)
+        logits = self.lm_head(self.decoder.final_layer_norm(x) * self.out_scale)
+        return logits.reshape(n_users, group, length, -1)
 
     def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from digr_utils.gen.decode import CatalogTrie
+from digr_utils.gen.decode import CatalogTrie, teacher_forced_logits
 from digr_utils.gen.rollout import ROLLOUTS, rollout
 
 REWARD_KINDS = ("interest-aware", "rule", "rank")
@@ -87,22 +87,20 @@ class GRPOBatch:
 def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       sequences: torch.Tensor) -> torch.Tensor:
     """``(B, G)`` log-probability of each history's G SIDs ``sequences`` ``(B, G, D)`` by
-    teacher forcing: the encoder runs once per history, its states repeated for the G.
+    teacher forcing: the encoder runs once per history, and on T5 the G sequences share its
+    cross-attention (:func:`~digr_utils.gen.decode.teacher_forced_logits`).
 
     Differentiable: call it with gradients for the policy, under ``torch.no_grad`` for the
-    reference. Dropout follows the model's mode; :func:`grpo_step` keeps it off.
+    reference. Dropout follows the model's mode, except in T5's shared decoder pass, which has
+    none; :func:`grpo_step` keeps it off everywhere.
     """
-    n_users, group, depth = sequences.shape
-    flat = sequences.reshape(n_users * group, depth)
     hidden = model.get_encoder()(input_ids=input_ids,
                                  attention_mask=attention_mask).last_hidden_state
-    starts = flat.new_full((len(flat), 1), model.config.decoder_start_token_id)
-    logits = model(encoder_outputs=(hidden.repeat_interleave(group, dim=0),),
-                   attention_mask=attention_mask.repeat_interleave(group, dim=0),
-                   decoder_input_ids=torch.cat([starts, flat[:, :-1]], dim=1),
-                   use_cache=False).logits
-    picked = torch.log_softmax(logits.float(), dim=-1).gather(2, flat[..., None])
-    return picked.sum(dim=(1, 2)).reshape(n_users, group)
+    starts = sequences.new_full((*sequences.shape[:2], 1), model.config.decoder_start_token_id)
+    logits = teacher_forced_logits(model, hidden, attention_mask,
+                                   torch.cat([starts, sequences[..., :-1]], dim=2))
+    picked = torch.log_softmax(logits.float(), dim=-1).gather(3, sequences[..., None])
+    return picked.sum(dim=(2, 3))
 
 
 def rewards(config: RewardConfig, cand_tokens: torch.Tensor, cand_items: torch.Tensor,
