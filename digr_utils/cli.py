@@ -59,18 +59,23 @@ def _parser() -> argparse.ArgumentParser:
     stage("data", "generate or load the dataset and split it; prints its statistics").add_argument(
         "--regenerate", action="store_true", help="rewrite the bundled shop's files under data/ from its seed")
     interests(stage("mine", "MLIM: mine deep interests of every item; prints their quality"))
+    def labels(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group("RLDI labels (for mined interests)")
+        g.add_argument("--budget", type=int, default=200, help="how many interests are annotated")
+        g.add_argument("--classifier", choices=["logistic", "mlp"], default="logistic")
+        g.add_argument("--labels", type=Path, default=None,
+                       help="your own labels: a CSV with entity_id, text, label (0/1)")
+        g.add_argument("--judge", choices=["smollm2", "openai"], default=None,
+                       help="label the annotated subset with an LLM judge instead of the hidden motives")
+        g.add_argument("--judge-url", default=None, help="with --judge openai: the server's base URL")
+        g.add_argument("--judge-model", default=None, help="with --judge openai: the served model")
+
     label = stage("label", "RLDI: grade mined interests, keep the good ones; prints AUC, kept precision/recall, mean q")
     interests(label)
-    label.add_argument("--budget", type=int, default=200, help="how many interests are annotated")
-    label.add_argument("--classifier", choices=["logistic", "mlp"], default="logistic")
-    label.add_argument("--labels", type=Path, default=None,
-                       help="your own labels: a CSV with entity_id, text, label (0/1)")
-    label.add_argument("--judge", choices=["smollm2", "openai"], default=None,
-                       help="label the annotated subset with an LLM judge instead of the hidden motives")
-    label.add_argument("--judge-url", default=None, help="with --judge openai: the server's base URL")
-    label.add_argument("--judge-model", default=None, help="with --judge openai: the served model")
+    labels(label)
     sids = stage("sids", "IEID: semantic IDs; prints collisions, code use and motive purity")
     interests(sids)
+    labels(sids)
     ids(sids)
     sids.add_argument("--encoder", default="minilm",
                       help="sentence encoder: the bundled minilm, or a sentence-transformers name or folder")
@@ -78,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                        ("pipeline", "every stage in order (reusing finished runs); prints each stage's figures")):
         p = stage(name, text)
         interests(p)
+        labels(p)
         ids(p)
         if name == "sft":
             p.add_argument("--aux", choices=["on", "off"], default=None,
@@ -141,26 +147,28 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         from digr_utils.interests.stage import mine_stage
 
         return mine_stage(preset, source, spec, args.seed)
-    if args.command == "label":
-        from digr_utils.labeling.stage import LabelRecipe, label_stage
+    from digr_utils.labeling.stage import LabelRecipe
 
-        recipe = LabelRecipe(args.budget, args.classifier, args.judge, args.judge_url,
-                             args.judge_model, str(args.labels) if args.labels else None)
+    recipe = LabelRecipe(args.budget, args.classifier, args.judge, args.judge_url,
+                         args.judge_model, str(args.labels) if args.labels else None)
+    if args.command == "label":
+        from digr_utils.labeling.stage import label_stage
+
         return label_stage(preset, source, recipe, spec, args.seed)
     if args.command == "sids":
         from digr_utils.sid.stage import VectorRecipe, sids_stage
 
         return sids_stage(preset, source, args.sids, spec, VectorRecipe(encoder=args.encoder),
-                          args.seed)
+                          args.seed, recipe)
     if args.command == "sft":
         from digr_utils.gen.stage import sft_stage
 
         aux = None if args.aux is None else args.aux == "on"
-        return sft_stage(preset, source, args.sids, aux, args.seed, spec)
+        return sft_stage(preset, source, args.sids, aux, args.seed, spec, recipe)
     from digr_utils.pipeline import run_pipeline
 
     return run_pipeline(preset, source, args.sids, spec,
-                        tuple(args.seeds) if args.seeds else None)
+                        tuple(args.seeds) if args.seeds else None, recipe)
 
 
 def _list_runs(stage: str | None) -> dict:

@@ -154,3 +154,55 @@ def test_sasrec_is_trained_once_then_loaded_from_its_run():
     histories = data.split.histories("test")[:30]
     np.testing.assert_array_equal(loaded.recommend(histories, 10), trained.recommend(histories, 10))
     assert train_sasrec(data, SASRecConfig(hidden=16, epochs=1, dropout=0.3))[1].folder != run.folder
+
+
+class _FakeServer:
+    """Stands in for OpenAICompatible: answers every item with interests drawn from its title."""
+
+    name = "openai"
+    concurrency = 4
+
+    def __init__(self, base_url, model, **_):
+        self.model = model
+
+    def settings_tag(self):
+        return "fake"
+
+    def complete(self, conversations):
+        from digr_utils.interests.backends import Completion
+
+        out = []
+        for conv in conversations:
+            word = "tea" if "Tea" in conv[-1]["content"] else "walks"
+            out.append(Completion('{"interests": [{"interest": "loves %s", "confidence": 0.9}, '
+                                  '{"interest": "a good product", "confidence": 0.4}]}' % word, 9))
+        return out
+
+
+def test_real_data_through_mining_labels_and_deep_ids(capsys, monkeypatch, tmp_path):
+    """Interests from an OpenAI-compatible server, labels from the user's CSV, deep IDs: on a
+    real-format folder with item text, which has no hidden motives."""
+    from digr_utils.interests import openai_client
+
+    monkeypatch.setattr(openai_client, "OpenAICompatible", _FakeServer)
+    folder = _letter(tmp_path / "letter", n=12, sids=False)
+    (folder / "X.item.json").write_text(json.dumps(
+        {f"i{i}": {"title": ["Tea Pot", "Dog Leash"][i % 2], "description": f"Item {i}."}
+         for i in range(12)}))
+    rows = ["entity_id,text,label"] + [f"i{i},loves {'tea' if i % 2 == 0 else 'walks'},1"
+                                       for i in range(6)] + [f"i{i},a good product,0" for i in range(6)]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n")
+    server = ["--interests", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"]
+    args = ["--preset", "ci", "--data", str(folder), *server]
+    assert main(["label", *args, "--labels", str(labels)]) == 0
+    f = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert f["interests"] == "openai:m" and f["labels_from"].startswith("file")
+    assert f["annotated"] == 12 and f["kept_share"] == 0.5  # the user's labels decide
+    assert "roc_auc" not in f  # no hidden truth to score against on real data
+    assert main(["sids", *args, "--labels", str(labels)]) == 0
+    ids = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert ids["interests"] == "openai:m" and ids["items"] == 12
+    # without labels there is nothing to grade with on real data, and the error says what to give
+    assert main(["sids", *args]) == 2
+    assert "--labels FILE" in capsys.readouterr().err

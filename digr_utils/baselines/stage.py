@@ -6,11 +6,15 @@ Training SASRec takes a minute on the tutorial shop; every notebook that compare
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digr_utils.data.stage import Data
 from digr_utils.runs import Run, digest, open_run
+
+if TYPE_CHECKING:
+    from digr_utils.baselines.sasrec import SASRec
 
 
 @dataclass(frozen=True)

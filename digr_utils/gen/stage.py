@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,12 @@ from digr_utils.config import Preset, pick_device
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.interests.stage import InterestSource
 from digr_utils.io import read_json, write_json_atomic
+from digr_utils.labeling.stage import LabelRecipe
 from digr_utils.runs import Run, digest, load_run, open_run
 from digr_utils.sid.stage import VectorRecipe, build_sids
+
+if TYPE_CHECKING:
+    from digr_utils.gen.recommender import GenerativeRecommender
 
 BUNDLE_FILES = ("model.pt", "vocab.json", "sids.npz", "bundle.json")
 
@@ -37,7 +42,7 @@ class SFTRun:
 def run_sft(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
             method: str = "rqvae", aux: bool | None = None, seed: int | None = None,
             spec: DataSpec | None = None, valid_users: int = 1000, progress: bool = True,
-            save: bool = True, **overrides) -> SFTRun:
+            save: bool = True, labels: LabelRecipe = LabelRecipe(), **overrides) -> SFTRun:
     """Stage 1: train a T5 on ``source``'s semantic IDs (made by ``method``) and score it.
 
     ``aux`` adds the interest <-> SID alignment tasks (default: on when interests are mined,
@@ -62,9 +67,10 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
         raise ValueError("the aux tasks align IDs with mined interests; --interests none has "
                          "none: use --aux off")
     data = load_data(p, spec)
-    sids = build_sids(p, source, method, spec, VectorRecipe(), seed, progress=progress)
+    sids = build_sids(p, source, method, spec, VectorRecipe(), seed, progress=progress,
+                      labels=labels)
     ids = sids.ids
-    interests = kept_interests(data, source, seed)[0] if aux else None
+    interests = kept_interests(data, source, seed, labels)[0] if aux else None
     vocab = SidVocab.build(ids.codes, ids.sizes, interests)
     model_cfg = ModelConfig.for_preset(p)
     cfg = SFTConfig.for_preset(p, seed=seed, **overrides)
@@ -162,7 +168,8 @@ def _history(run: Run) -> pd.DataFrame:
 
 def sft_stage(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
               method: str = "rqvae", aux: bool | None = None, seed: int | None = None,
-              spec: DataSpec | None = None, progress: bool = True) -> dict:
+              spec: DataSpec | None = None, labels: LabelRecipe = LabelRecipe(),
+              progress: bool = True) -> dict:
     """``digr sft``: :func:`run_sft`'s figures, with the bundle's folder."""
-    result = run_sft(preset, source, method, aux, seed, spec, progress=progress)
+    result = run_sft(preset, source, method, aux, seed, spec, progress=progress, labels=labels)
     return {**result.figures, "run": str(result.run.folder)}

@@ -59,6 +59,7 @@ class Mining:
     users: dict[str, list] | None
     runs: dict[str, dict]
     run: Run
+    source: InterestSource
 
 
 def mining_run(data: Data, source: InterestSource, seed: int) -> Run:
@@ -90,7 +91,7 @@ def mine(data: Data, source: InterestSource, seed: int = 0, progress: bool = Tru
             answers, record = shipped_answers(data)  # no model loaded: the answers ship in data/llm/
             summary = {"calls": 0, "cache_hits": len(answers), "failures": 0,
                        "parse_failures": sum(m.error is not None for m in answers)}
-            return Mining({record["model"]: answers}, None, {record["model"]: summary}, run)
+            return Mining({record["model"]: answers}, None, {record["model"]: summary}, run, source)
         from digr_utils.interests.backends import LocalHF
 
         llm = LocalHF()
@@ -102,7 +103,7 @@ def mine(data: Data, source: InterestSource, seed: int = 0, progress: bool = Tru
         cache = run.path("openai.jsonl")
     answers, summary = mining.mine_items(data.dataset, llm, cache, visual_cues=cues,
                                          progress=progress)
-    return Mining({llm.model: answers}, None, {llm.model: summary}, run)
+    return Mining({llm.model: answers}, None, {llm.model: summary}, run, source)
 
 
 def _mine_panel(data: Data, run: Run, seed: int, progress: bool) -> Mining:
@@ -118,7 +119,7 @@ def _mine_panel(data: Data, run: Run, seed: int, progress: bool) -> Mining:
                                                        progress=progress)
         users[a.model] = mine_simulated(a, data.shop, run.path(f"{a.model}-users.jsonl"),
                                         users=True, progress=progress)[0]
-    return Mining(items, users, runs, run)
+    return Mining(items, users, runs, run, InterestSource("panel"))
 
 
 def _visual_cues(data: Data) -> list[str]:

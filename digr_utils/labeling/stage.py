@@ -7,7 +7,6 @@ data there is no truth, so the figures say what was kept, not how well.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +135,7 @@ def _grade(data: Data, mined: Mining, recipe: LabelRecipe, seed: int, run: Run,
     kept = labeling.filtered_interests(table, keep, data.dataset.n_items)
     frame = table.frame.assign(label=given, truth=truth if truth is not None else -1,
                                proba=graded.proba, keep=keep.astype(bool))
-    figures = {"interests": mined.run.recipe["interests"], "dataset": data.key,
+    figures = {"interests": mined.source.label, "dataset": data.key,
                "classifier": recipe.kind, "labels_from": recipe.origin,
                "mined_interests": len(table), "annotated": int((given >= 0).sum()),
                "kept_share": float(keep.mean()), "mean_quality": float(quality.mean()),

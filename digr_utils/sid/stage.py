@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,11 @@ import pandas as pd
 from digr_utils.config import Preset
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.interests.stage import InterestSource
+from digr_utils.labeling.stage import LabelRecipe
 from digr_utils.runs import Run, cache_dir, digest, load_run, open_run
+
+if TYPE_CHECKING:
+    from digr_utils.sid import SemanticIds
 
 #: How item codes are made: an RQ-VAE, residual k-means, or the dataset's published IDs.
 QUANTISERS = ("rqvae", "kmeans", "published")
@@ -46,10 +51,11 @@ class SidRun:
 
 
 def item_vectors(data: Data, source: InterestSource, recipe: VectorRecipe = VectorRecipe(),
-                 seed: int = 0) -> tuple[np.ndarray, Run | None]:
+                 seed: int = 0, labels: LabelRecipe = LabelRecipe()) -> tuple[np.ndarray, Run | None]:
     """Unit item vectors and the RLDI run they used: for ``none`` the encoder's embedding of
     title + description; otherwise that vector fused with the mean vector of the item's
-    RLDI-kept interests and (on the shop) of its visual cues, all from the same encoder."""
+    RLDI-kept interests (graded as ``labels`` says) and (on the shop) of its visual cues, all
+    from the same encoder."""
     from digr_utils.embed import encode
     from digr_utils.representation import fuse, interest_vectors
 
@@ -66,7 +72,7 @@ def item_vectors(data: Data, source: InterestSource, recipe: VectorRecipe = Vect
                          "on the texts encoded together; use a neural encoder (minilm) for deep IDs")
     from digr_utils.labeling.stage import kept_interests
 
-    kept, _, label_run = kept_interests(data, source, seed)
+    kept, _, label_run = kept_interests(data, source, seed, labels)
     interests, _ = interest_vectors(kept, embed_fn=embed)
     parts = [(interests, recipe.interest_weight)]
     if data.shop is not None and recipe.cue_weight:
@@ -79,7 +85,8 @@ def item_vectors(data: Data, source: InterestSource, recipe: VectorRecipe = Vect
 def build_sids(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
                method: str = "rqvae", spec: DataSpec | None = None,
                recipe: VectorRecipe = VectorRecipe(), seed: int | None = None,
-               progress: bool = True, save: bool = True, **overrides) -> SidRun:
+               progress: bool = True, save: bool = True, labels: LabelRecipe = LabelRecipe(),
+               **overrides) -> SidRun:
     """IEID: quantise ``source``'s item vectors into semantic IDs with ``method`` and measure them.
 
     ``overrides`` set :class:`~digr_utils.sid.RQVAEConfig` fields (levels, codebook_size,
@@ -93,9 +100,9 @@ def build_sids(preset: str | Preset | None = None, source: InterestSource = Inte
     data = load_data(p, spec)
     if method == "published":
         return _published(data, source, save)
-    from digr_utils.sid import RQVAEConfig, SemanticIds
+    from digr_utils.sid import RQVAEConfig
 
-    vectors, label_run = item_vectors(data, source, recipe, seed)
+    vectors, label_run = item_vectors(data, source, recipe, seed, labels)
     cfg = RQVAEConfig.for_items(vectors.shape[1], len(vectors), full=p.name == "full",
                                 seed=seed, **overrides)
     run = None
@@ -200,9 +207,9 @@ def load_sids(folder: str | Path, data: Data | None = None) -> "SemanticIds":
 def sids_stage(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
                method: str = "rqvae", spec: DataSpec | None = None,
                recipe: VectorRecipe = VectorRecipe(), seed: int | None = None,
-               progress: bool = True) -> dict:
+               labels: LabelRecipe = LabelRecipe(), progress: bool = True) -> dict:
     """``digr sids``: :func:`build_sids`'s figures, with the run's folder."""
-    result = build_sids(preset, source, method, spec, recipe, seed, progress)
+    result = build_sids(preset, source, method, spec, recipe, seed, progress, labels=labels)
     return {**result.figures, "run": str(result.run.folder)}
 
 
