@@ -1,6 +1,6 @@
 """How fast SASRec trains and recommends here, on random data sized like the tutorial shop.
 
-    python benchmarks/sasrec_speed.py [--users 4000 --items 800 --length 10 --epochs 3]
+    python benchmarks/sasrec_speed.py [--users 4000 --items 800 --length 10 --epochs 3 --threads 1]
 
 Prints training sequences per second (end to end, each epoch's validation pass included, and
 without it) and users per second for ``recommend``; the last line is the same as JSON.
@@ -12,6 +12,7 @@ import json
 import time
 
 import numpy as np
+import torch
 
 from digr_utils.baselines.sasrec import SASRec
 from digr_utils.data.dataset import Split
@@ -40,7 +41,9 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     split = random_split(args.users, args.items, args.length)
     model = SASRec(args.items, max_len=split.max_history)
@@ -56,7 +59,7 @@ def main() -> None:
 
     trained = args.users * args.epochs
     result = {
-        "device": str(model.device),
+        "device": str(model.device), "threads": args.threads,
         "users": args.users, "items": args.items, "epochs": args.epochs,
         "fit_s": round(fit_s, 2),
         "train_sequences_per_s": round(trained / fit_s),

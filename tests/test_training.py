@@ -1,4 +1,6 @@
 """The shared training scaffold: determinism per call, schedule, RNG, early stopping, checkpoints."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -24,10 +26,13 @@ def _determinism_off():
 
 # --- determinism -------------------------------------------------------------------------------
 
-def test_deterministic_is_on_inside_the_block_and_restored_after_even_on_error(_determinism_off):
+def test_deterministic_is_on_inside_the_block_and_restored_after_even_on_error(
+        _determinism_off, monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     with deterministic():
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"  # what cuBLAS needs for it
     assert not torch.are_deterministic_algorithms_enabled()
     with pytest.raises(KeyError), deterministic():
         raise KeyError("training failed")
