@@ -262,6 +262,33 @@ def test_grpo_steps_raise_the_best_candidate_and_lower_the_worst():
     assert stats["kl"] > 0
 
 
+def test_inner_steps_keep_the_rollout_policy_as_the_ratios_denominator():
+    # after the first of 3 updates the policy has moved: the ratio against the rollout
+    # policy leaves 1 (were logp_old recomputed every update, it would stay exactly 1)
+    vocab = SidVocab.build(np.array([[0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 1, 0]]), (2, 2, 1))
+    policy = build_model(ModelConfig(d_model=32, num_layers=1, num_decoder_layers=1,
+                                     num_heads=2, d_ff=64), vocab, seed=0)
+    tokens = vocab.item_tokens()
+    ids = torch.tensor([[NEXT, *tokens[1]]])
+    batch = GRPOBatch(ids, torch.ones_like(ids), torch.tensor([0]))
+    trie = CatalogTrie(tokens, vocab.vocab_size, "cpu")
+    stats = grpo_step(policy, copy.deepcopy(policy), torch.optim.SGD(policy.parameters(), lr=0.5),
+                      batch, trie, GRPOConfig(group_size=4, inner_steps=3))
+    assert abs(stats["ratio"] - 1) > 1e-3 and stats["kl"] > 0
+
+
+def test_bf16_autocast_scores_stay_close(model, catalog, users):
+    # grpo_step autocasts to bf16 on CUDA; the CPU's bf16 autocast runs the same dtype paths
+    trie = CatalogTrie(catalog, VOCAB, "cpu")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rolled = rollout(model, *users, trie, 6, mode="sample",
+                         generator=torch.Generator().manual_seed(0))
+        logp = sequence_logprobs(model, *users, rolled.tokens)
+    assert logp.dtype == torch.float32 and (rolled.items >= 0).all()
+    exact = sequence_log_prob(model, *users, catalog).gather(1, rolled.items)
+    torch.testing.assert_close(logp, exact, atol=0.1, rtol=0)  # bf16: ~8 bits of mantissa
+
+
 def _inputs(batch: GRPOBatch):
     return batch.input_ids, batch.attention_mask
 
