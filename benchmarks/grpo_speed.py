@@ -8,6 +8,10 @@ encoder tokens). For each rollout mode and group size G it times the rollouts al
 gradients) and a whole ``grpo_step`` (rollouts, reference scoring, rewards, one update); the
 update is the difference. Timings keep the fastest of ``--repeats``, since other jobs on a
 shared machine only add time. Prints one line per setting, then all of them as JSON.
+
+On the course's shared 2-core CPU (1 thread, 64 users): 0.74-0.84 s per step at G = 8 (76-86
+users/s), 1.1-1.2 s at G = 16 (54-60 users/s); the update (reference and policy scoring,
+backward, AdamW) is about four fifths of it, the encoder's backward the largest part.
 """
 from __future__ import annotations
 
