@@ -206,3 +206,13 @@ def test_real_data_through_mining_labels_and_deep_ids(capsys, monkeypatch, tmp_p
     # without labels there is nothing to grade with on real data, and the error says what to give
     assert main(["sids", *args]) == 2
     assert "--labels FILE" in capsys.readouterr().err
+
+
+def test_the_oracle_keeps_the_true_motive_names_and_says_it_cheats(capsys):
+    assert main(["label", "--preset", "ci", "--interests", "oracle"]) == 0
+    f = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert f["interests"] == "oracle" and f["kept_share"] == 1.0 and f["mean_quality"] == 1.0
+    assert "oracle" in f["labels_from"]
+    # the true names put every item among neighbours that share its motive far more often
+    assert f["agreement_fused_kept"] > f["agreement_surface"] + 0.3
+    assert "cheating" in InterestSource("oracle").description

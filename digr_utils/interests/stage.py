@@ -3,7 +3,8 @@
 Where interests come from is part of every result, so it is a recipe field carried through every
 later stage: ``panel`` (the simulated annotators: a teaching device that reads the shop's hidden
 motives, never an LLM), ``smollm2`` (the bundled 135M model; its answers for the bundled shops
-ship in ``data/llm/``), or ``openai`` (any OpenAI-compatible server). ``none`` (shallow, surface
+ship in ``data/llm/``), ``openai`` (any OpenAI-compatible server), or ``oracle`` (each item's
+true motive names: an upper bound that cheats, always labelled so). ``none`` (shallow, surface
 text only) needs no mining.
 """
 from __future__ import annotations
@@ -17,7 +18,10 @@ from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.runs import Run, cache_dir, open_run
 
 #: Interest sources that are mined (``none`` means surface text only, and mines nothing).
-MINED_SOURCES = ("panel", "smollm2", "openai")
+MINED_SOURCES = ("panel", "smollm2", "openai", "oracle")
+#: Sources that read the shop's hidden motives: results from them are a teaching device or a
+#: bound, never a measurement of an LLM.
+KNOWS_THE_ANSWERS = ("panel", "oracle")
 #: Every interest source a later stage accepts.
 INTEREST_SOURCES = ("none", *MINED_SOURCES)
 
@@ -50,6 +54,14 @@ class InterestSource:
         """How a results row names this source."""
         return f"openai:{self.model}" if self.name == "openai" else self.name
 
+    @property
+    def description(self) -> str:
+        """The source in words, for a results table's row or a plot's legend."""
+        return {"none": "no interests (surface text only)",
+                "panel": "simulated panel (knows the hidden motives)",
+                "oracle": "oracle: true motive names (cheating upper bound)",
+                "smollm2": "SmolLM2-135M (real LLM)"}.get(self.name, f"{self.label} (real LLM)")
+
 
 @dataclass
 class Mining:
@@ -70,6 +82,8 @@ def mining_run(data: Data, source: InterestSource, seed: int) -> Run:
         from digr_utils.interests.simulated import default_panel
 
         recipe = {"interests": "panel", "annotators": [asdict(a) for a in default_panel(seed)]}
+    elif source.name == "oracle":
+        recipe = {"interests": "oracle"}
     else:
         recipe = {"interests": source.name, "model": source.model, "base_url": source.base_url,
                   "visual": source.visual, "prompt": PROMPT_VERSION}
@@ -85,6 +99,8 @@ def mine(data: Data, source: InterestSource, seed: int = 0, progress: bool = Tru
     run = mining_run(data, source, seed)
     if source.name == "panel":
         return _mine_panel(data, run, seed, progress)
+    if source.name == "oracle":
+        return _oracle(data, run)
     cues = _visual_cues(data) if source.visual else None
     if source.name == "smollm2":
         if shipped_llm_answers(data) is not None and not source.visual:
@@ -120,6 +136,20 @@ def _mine_panel(data: Data, run: Run, seed: int, progress: bool) -> Mining:
         users[a.model] = mine_simulated(a, data.shop, run.path(f"{a.model}-users.jsonl"),
                                         users=True, progress=progress)[0]
     return Mining(items, users, runs, run, InterestSource("panel"))
+
+
+def _oracle(data: Data, run: Run) -> Mining:
+    """Each item's true motive names as its interests, with full confidence: what a perfect
+    miner would say. It reads the answer key, so every result from it is an upper bound."""
+    from digr_utils.interests.types import Interest, Mined
+
+    if data.shop is None:
+        raise ValueError(f"the oracle reads the bundled shop's hidden motives; dataset {data.key} "
+                         "has none: use --interests smollm2 or openai")
+    names = data.shop.motives
+    items = [Mined(str(i), "oracle", "oracle", [Interest(names[m], 1.0) for m in motives])
+             for i, motives in zip(data.dataset.items["item_id"], data.shop.item_motives)]
+    return Mining({"oracle": items}, None, {"oracle": {"calls": 0}}, run, InterestSource("oracle"))
 
 
 def _visual_cues(data: Data) -> list[str]:

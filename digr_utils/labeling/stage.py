@@ -128,8 +128,13 @@ def _grade(data: Data, mined: Mining, recipe: LabelRecipe, seed: int, run: Run,
              if data.shop is not None else None)
     # at most half is annotated, so the grader is always measured on interests it never saw
     annotated = labeling.sample_budget(len(table), min(recipe.budget, len(table) // 2), seed)
-    given = _annotations(table, truth, annotated, data, recipe, run, progress)
-    graded = labeling.grade(table, given, truth, recipe.kind, seed)
+    if mined.source.name == "oracle":  # the answer key itself: nothing to grade, all kept
+        given = np.ones(len(table), dtype=int)
+        graded = labeling.Grading(np.ones(len(table)), given.astype(bool), 0.5,
+                                  np.arange(0), {})
+    else:
+        given = _annotations(table, truth, annotated, data, recipe, run, progress)
+        graded = labeling.grade(table, given, truth, recipe.kind, seed)
     keep = graded.keep
     quality = labeling.item_quality(table, keep, data.dataset.n_items)
     kept = labeling.filtered_interests(table, keep, data.dataset.n_items)
@@ -140,8 +145,11 @@ def _grade(data: Data, mined: Mining, recipe: LabelRecipe, seed: int, run: Run,
                "mined_interests": len(table), "annotated": int((given >= 0).sum()),
                "kept_share": float(keep.mean()), "mean_quality": float(quality.mean()),
                "items_without_kept_interests": float(np.mean([not k for k in kept]))}
+    if mined.source.name == "oracle":
+        figures["labels_from"] = "none needed: the oracle's interests are the truth"
     if truth is not None:
-        figures.update(_held_out_scores(table, given, truth, graded))
+        if len(graded.held):
+            figures.update(_held_out_scores(table, given, truth, graded))
         figures.update(_neighbour_agreement(data, table, keep, truth))
     user_frame, user_kept = None, None
     if mined.users is not None and data.shop is not None:
