@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     sids.add_argument("--encoder", default="minilm",
                       help="sentence encoder: the bundled minilm, or a sentence-transformers name or folder")
     for name, text in (("sft", "stage 1: train the generative recommender on semantic IDs; prints HR/NDCG@5/10"),
+                       ("grpo", "stage 2: refine the SFT model by GRPO; prints reward, KL and HR/NDCG@5/10 before and after"),
                        ("pipeline", "every stage in order (reusing finished runs); prints each stage's figures")):
         p = stage(name, text)
         interests(p)
@@ -88,9 +89,30 @@ def _parser() -> argparse.ArgumentParser:
         if name == "sft":
             p.add_argument("--aux", choices=["on", "off"], default=None,
                            help="interest <-> SID alignment tasks (default: on with mined interests)")
+        elif name == "grpo":
+            p.add_argument("--reward", choices=["interest-aware", "rule", "rank", "ungated"],
+                           default="interest-aware",
+                           help="interest-aware (hit + valid + prefix + alpha*q on a hit), rule "
+                                "(hit only), rank (MiniOneRec's), ungated (q paid on any item)")
+            p.add_argument("--rollouts", choices=["beam", "sample"], default="beam",
+                           help="G distinct beams of constrained beam search, or G trie-masked samples")
+            p.add_argument("--group-size", type=int, default=8, help="rollouts per history (G)")
+            p.add_argument("--beta", type=float, default=1e-3, help="weight of the KL to the SFT model")
+            p.add_argument("--lr", type=float, default=None, help="default: the tuned GRPOTraining.lr")
+            p.add_argument("--epochs", type=int, default=None, help="default: GRPOTraining.epochs (2)")
         else:
             p.add_argument("--seeds", type=int, nargs="+", default=None,
                            help="run the chain once per seed (default: the preset's seed)")
+    evaluate = stage("evaluate", "the results table: popularity, SASRec and the generative "
+                     "models on one split; prints one row per model as JSON")
+    labels(evaluate)
+    ids(evaluate)
+    evaluate.add_argument("--interests", nargs="+", default=["none", "panel"],
+                          help="one generative model per interest source (none = TIGER)")
+    evaluate.add_argument("--seeds", type=int, nargs="+", default=[0],
+                          help="each seed a whole pipeline; the table shows mean ± std")
+    evaluate.add_argument("--trials", type=int, default=1,
+                          help="hyper-parameter settings tried on validation per learned model")
     runs = sub.add_parser("runs", help="list the runs under artifacts/ with their key figures")
     runs.add_argument("--stage", default=None, help="only this stage (data, mine, label, sids, sft)")
     serve = sub.add_parser("serve-llm", help="serve a local model over an OpenAI-compatible HTTP API")
@@ -140,6 +162,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         from digr_utils.data.stage import data_stage
 
         return data_stage(preset, spec, regenerate=args.regenerate)
+    if args.command == "evaluate":
+        from digr_utils.evaluation import evaluate_stage
+
+        return evaluate_stage(preset, args.seeds, args.interests, spec, args.sids, args.trials)
     from digr_utils.interests.stage import InterestSource
 
     source = InterestSource(args.interests, args.base_url, args.model, args.visual_cues)
@@ -165,6 +191,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
 
         aux = None if args.aux is None else args.aux == "on"
         return sft_stage(preset, source, args.sids, aux, args.seed, spec, recipe)
+    if args.command == "grpo":
+        from digr_utils.gen.grpo import GRPOConfig, RewardConfig
+        from digr_utils.gen.grpo_stage import grpo_stage
+
+        reward = (RewardConfig(gated=False) if args.reward == "ungated"
+                  else RewardConfig(kind=args.reward))
+        config = GRPOConfig(group_size=args.group_size, rollout=args.rollouts, beta=args.beta)
+        overrides = {k: v for k, v in (("lr", args.lr), ("epochs", args.epochs)) if v is not None}
+        return grpo_stage(preset, source, args.sids, reward, config, args.seed, spec, recipe,
+                          **overrides)
     from digr_utils.pipeline import run_pipeline
 
     return run_pipeline(preset, source, args.sids, spec,

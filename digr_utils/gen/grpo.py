@@ -180,6 +180,14 @@ def grpo_step(policy, reference, optimizer: torch.optim.Optimizer, batch: GRPOBa
     in TRL's GRPO, so the first update's ratio is exactly 1. Returns the last update's loss,
     KL, ratio and clip share with the rollouts' mean reward, hit and valid shares.
     """
+    stats = grpo_update(policy, reference, optimizer, batch, trie, config)
+    return {name: float(value) for name, value in stats.items()}
+
+
+def grpo_update(policy, reference, optimizer: torch.optim.Optimizer, batch: GRPOBatch,
+                trie: CatalogTrie, config: GRPOConfig) -> dict[str, torch.Tensor]:
+    """:func:`grpo_step` with its stats left as 0-d tensors on the policy's device, so a
+    training loop can add them up there and read them once, not wait for the device each step."""
     device = next(policy.parameters()).device
     ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
     targets, trie = batch.targets.to(device), trie.to(device)
@@ -207,7 +215,7 @@ def grpo_step(policy, reference, optimizer: torch.optim.Optimizer, batch: GRPOBa
     hit = rolled.items == targets[:, None]
     stats.update(reward=reward.mean(), hit=hit.float().mean(),
                  group_hit=hit.any(dim=1).float().mean(), valid=(rolled.items >= 0).float().mean())
-    return {name: float(value) for name, value in stats.items()}
+    return stats
 
 
 def _autocast(device: torch.device):
