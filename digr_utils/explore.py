@@ -87,7 +87,7 @@ def explain(history: Sequence[int], item: int, codes: np.ndarray, links: Interes
             levels: int | None = None) -> Explanation:
     """Link ``item`` to ``history``: the history item sharing a kept interest with it (above the
     link threshold) and the longest SID prefix, the most recent on a tie; without a shared
-    interest, the longest prefix alone.
+    interest, the longest prefix alone. ``item`` itself, if bought before, is no anchor.
 
     ``levels`` SID positions are compared (default all but the last, the collision suffix,
     which carries no meaning).
@@ -99,22 +99,30 @@ def explain(history: Sequence[int], item: int, codes: np.ndarray, links: Interes
 def _explain_list(history: np.ndarray, items: np.ndarray, codes: np.ndarray,
                   links: InterestLinks, levels: int | None) -> list[Explanation]:
     if not len(history):
-        return [Explanation(int(i), None, 0, None, None, float("nan")) for i in items]
+        return [_unexplained(i) for i in items]
     levels = codes.shape[1] - 1 if levels is None else levels
     same = codes[items][:, None, :levels] == codes[history][None, :, :levels]
     prefix = np.cumprod(same, axis=2).sum(axis=2)  # (items, history)
     linked = links.similarity[np.ix_(items, history)] >= links.threshold
     recency = np.arange(len(history))  # later in the history = more recent = preferred
     key = (linked * (levels + 1) + prefix) * len(history) + recency
+    key[items[:, None] == history[None, :]] = -1  # an item bought before does not explain itself
     out = []
     for row, item in enumerate(items):
         col = int(np.argmax(key[row]))
+        if key[row, col] < 0:
+            out.append(_unexplained(item))
+            continue
         anchor = int(history[col])
         link = links.pair(int(item), anchor)
         out.append(Explanation(int(item), anchor, int(prefix[row, col]),
                                link[0] if link else None, link[1] if link else None,
                                link[2] if link else float("nan")))
     return out
+
+
+def _unexplained(item) -> Explanation:
+    return Explanation(int(item), None, 0, None, None, float("nan"))
 
 
 def explain_lists(histories: Sequence[np.ndarray], topk: np.ndarray, codes: np.ndarray,
@@ -436,3 +444,26 @@ def finished_grpo(dataset: str, sft_key: str, bonus: float):
                 and reward.get("gated") and reward.get("quality_bonus") == bonus):
             found.append(run.folder)
     return max(found, key=lambda f: f.stat().st_mtime) if found else None
+
+
+def code_path(codes: np.ndarray, i: int) -> list[tuple[int, int]]:
+    """Item ``i``'s SID as (code, how many items share the prefix up to it) per position: the
+    trie path a beam search walks down to reach the item."""
+    same = np.cumprod(codes == codes[i], axis=1).astype(bool)
+    return [(int(codes[i, p]), int(same[:, p].sum())) for p in range(codes.shape[1])]
+
+
+def widest_interests(kept: Sequence[Sequence[str]], item_motives: Sequence[Iterable[str]],
+                     top: int = 5) -> pd.DataFrame:
+    """The kept interests attached to most items, with how many different true motives those
+    items have: a stock phrase ("a quality product") links items that share no reason to buy."""
+    owners: dict[str, set[int]] = {}
+    for i, texts in enumerate(kept):
+        for t in set(texts):
+            owners.setdefault(t, set()).add(i)
+    rows = [{"interest": t, "items": len(items),
+             "motives among them": len({m for i in items for m in item_motives[i]})}
+            for t, items in owners.items()]
+    columns = ["interest", "items", "motives among them"]
+    return (pd.DataFrame(rows, columns=columns).sort_values(["items", "interest"], ascending=[False, True])
+            .head(top).reset_index(drop=True))

@@ -64,6 +64,11 @@ def test_explain_breaks_ties_by_recency_and_ignores_the_suffix(links):
     assert explore.explain([], 2, CODES, links).anchor is None
 
 
+def test_an_item_bought_before_does_not_explain_itself(links):
+    assert explore.explain([2, 4], 4, CODES, links).anchor == 2
+    assert explore.explain([4], 4, CODES, links).anchor is None
+
+
 def test_explain_lists_one_row_per_real_recommendation(links):
     table = explore.explain_lists([np.array([0, 2, 3]), np.array([0])], np.array([[4, 1], [2, -1]]),
                                   CODES, links)
@@ -187,3 +192,18 @@ def test_finished_grpo_finds_only_a_finished_run_of_that_sft_and_bonus(tmp_path,
     assert explore.finished_grpo("shop", "abc", 0.5) == done.folder
     assert explore.finished_grpo("shop", "abc", 0.0) is None  # not finished
     assert explore.finished_grpo("shop", "xyz", 0.5) is None  # another SFT model
+
+
+def test_code_path_counts_items_under_each_prefix():
+    # item 0 = (1, 2, 0): four items start with 1, three with 1-2 (items 0, 2, 4), one is itself
+    assert explore.code_path(CODES, 0) == [(1, 4), (2, 3), (0, 1)]
+    assert explore.code_path(CODES, 3) == [(4, 1), (5, 1), (0, 1)]
+
+
+def test_widest_interests_count_items_and_the_motives_they_span():
+    kept = [["a quality product", "hiking"], ["a quality product"], ["hiking", "hiking"],
+            ["a quality product"], ["gaming"]]
+    motives = [("hike",), ("game",), ("hike", "gym"), ("x",), ("game",)]
+    table = explore.widest_interests(kept, motives, top=2)
+    # items 0, 1, 3 span hike, game, x; items 0, 2 span hike, gym (a repeat counts once)
+    assert table.values.tolist() == [["a quality product", 3, 3], ["hiking", 2, 2]]
