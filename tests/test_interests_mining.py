@@ -28,12 +28,11 @@ def _one_hot_embed(vocabulary: dict[str, int]):
 
 def _matcher():
     # the reference texts of two motives get directions 0 and 1; every other reference gets 2
-    from digr_utils.data.vocabulary import MOTIVES
-    from digr_utils.interests.simulated import PARAPHRASES
+    from digr_utils.data.references import REFERENCES
 
     vocab = {}
-    for key in MOTIVES:
-        for text in (MOTIVES[key].name, *PARAPHRASES[key]):
+    for key, references in REFERENCES.items():
+        for text in references:
             vocab[text] = {"marathon": 0, "eco": 1}.get(key, 2)
     vocab.update({"running a race": 0, "less plastic": 1})
     return MotiveMatcher(_one_hot_embed(vocab), threshold=0.5)

@@ -22,6 +22,7 @@ from digr_utils.labeling import (
     train_classifier,
     user_evidence,
 )
+from digr_utils.labeling.grader import best_single_feature, echo_rule
 
 CAMPING, TENT, YOGA, OUTDOOR = ("camping weekends", "wants a good tent", "daily yoga practice",
                                 "outdoor overnight trips")
@@ -179,7 +180,7 @@ def test_evaluate_labels_by_hand():
         evaluate_labels(np.array([0.2, 0.3]), np.array([1, 1]))
 
 
-def test_classifier_beats_confidence_on_the_ci_shop_panel():
+def test_classifier_beats_confidence_and_simple_rules_on_the_ci_shop_panel():
     from digr_utils.data.world import load_shop
     from digr_utils.interests.scoring import minilm_matcher
     from digr_utils.interests.simulated import default_panel
@@ -197,12 +198,36 @@ def test_classifier_beats_confidence_on_the_ci_shop_panel():
         proba = train_classifier(table, labels, rows, kind).predict_proba(table)
         auc[kind] = evaluate_labels(proba[held], labels[held])["roc_auc"]
     confidence = evaluate_labels(table.frame["confidence_filled"].to_numpy()[held], labels[held])["roc_auc"]
+    echo = evaluate_labels(echo_rule(table)[held], labels[held])["roc_auc"]
+    feature, single = best_single_feature(table, labels, rows, held)
     print(f"held-out AUC on {len(held)} interests: logistic {auc['logistic']:.3f}, "
-          f"mlp {auc['mlp']:.3f}, confidence only {confidence:.3f}")
-    assert auc["logistic"] > 0.8 and auc["logistic"] > confidence
-    assert auc["mlp"] > 0.8
+          f"mlp {auc['mlp']:.3f}, confidence only {confidence:.3f}, echo rule {echo:.3f}, "
+          f"best single feature ({feature}) {single:.3f}")
+    assert auc["logistic"] > max(confidence, echo, single) + 0.03
+    assert auc["mlp"] > confidence
     q = item_quality(table, labels, n_items)
     assert not np.isnan(q).any() and ((q >= 0) & (q <= 1)).all()
+
+
+def test_echo_rule_by_hand():
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    # rows: CAMPING (0.8, no echo), TENT (no confidence: 0.5; names the type "tent"),
+    # YOGA (0.9; "yoga" is 1 of its 3 long words and in the title), OUTDOOR (0.5, no echo)
+    assert list(table.frame["text"]) == [CAMPING, TENT, YOGA, OUTDOOR]
+    np.testing.assert_allclose(echo_rule(table), [1 + 0.4, 0 + 0.25, 2 / 3 + 0.45, 1 + 0.25])
+
+
+def test_best_single_feature_is_oriented_on_the_labelled_rows():
+    frame = pd.DataFrame(0.0, index=range(8), columns=list(FEATURES))
+    labels = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    frame["n_words"] = [9, 8, 2, 1, 7, 9, 3, 2]  # fewer words, better: separates every row
+    frame["agreement"] = [0, 0, 1, 1, 1, 0, 0, 1]  # right on the labelled rows, a coin later
+    frame["title_echo"] = [1, 1, 0, 0, 0, 0, 1, 1]  # its direction flips on the held rows
+    table = InterestTable(frame, np.zeros((8, 2)))
+    rows, held = np.arange(4), np.arange(4, 8)
+    assert best_single_feature(table, labels, rows, held) == ("n_words", 1.0)
+    frame["n_words"] = 0.0  # constant: skipped; agreement ranks held rows at AUC 0.5
+    assert best_single_feature(table, labels, rows, held) == ("agreement", 0.5)
 
 
 def test_calibration_table_by_hand():

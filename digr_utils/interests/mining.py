@@ -13,11 +13,12 @@ from typing import Sequence
 
 import numpy as np
 
-from digr_utils.data.dataset import Dataset
+from digr_utils.data.dataset import Dataset, leave_one_out
 from digr_utils.interests.backends import Backend
 from digr_utils.interests.cache import MiningCache, mine_all, prompt_sha1
 from digr_utils.interests.parse import to_mined
 from digr_utils.interests.prompts import PROMPT_VERSION, item_prompt, user_prompt
+from digr_utils.interests.scoring import shown_motives
 from digr_utils.interests.simulated import SimulatedAnnotator
 from digr_utils.interests.types import Mined
 
@@ -52,16 +53,22 @@ def mine_users(ds: Dataset, histories: Sequence[np.ndarray], backend: Backend,
 
 def mine_simulated(annotator: SimulatedAnnotator, shop, cache_path: str | Path,
                    users: bool = False, progress: bool = True) -> tuple[list[Mined], dict]:
-    """Run one *simulated* annotator over every item (or user) of the shop, through the cache."""
+    """Run one *simulated* annotator over every item (or user) of the shop, through the cache.
+
+    A user is read from their training items only (``leave_one_out(...).train``): no
+    validation or test item reaches their interests.
+    """
     ds = shop.dataset
     ids = ds.users["user_id"].to_numpy() if users else ds.items["item_id"].to_numpy()
     index = {str(e): i for i, e in enumerate(ids)}
-    mine_one = annotator.mine_user if users else annotator.mine_item
+    train = leave_one_out(ds).train if users else None
 
     def ask(batch: list[str]) -> list[Mined]:
-        return [mine_one(index[e], shop) for e in batch]
+        if users:
+            return [annotator.mine_user(index[e], shop, train[index[e]]) for e in batch]
+        return [annotator.mine_item(index[e], shop) for e in batch]
 
-    return mine_all(_simulated_questions(annotator, shop, users), ask, MiningCache(cache_path),
+    return mine_all(_simulated_questions(annotator, shop, train), ask, MiningCache(cache_path),
                     "simulated", "simulated", annotator.model, batch_size=256, progress=progress)
 
 
@@ -87,16 +94,18 @@ def _item_prompts(ds: Dataset, items: Sequence[int] | None, visual_cues: Sequenc
             for i in chosen}
 
 
-def _simulated_questions(annotator: SimulatedAnnotator, shop, users: bool) -> dict[str, list]:
+def _simulated_questions(annotator: SimulatedAnnotator, shop,
+                         train: Sequence[np.ndarray] | None) -> dict[str, list]:
     """What a simulated annotator reads about each entity (its settings, the hidden motives, the
-    product types it may echo): its 'prompt', so another shop's same ids never share answers."""
+    items it may echo): its 'prompt', so another shop's same ids never share answers. For users
+    (``train`` given) only the training items and the motives they show."""
     ds = shop.dataset
-    settings, types = asdict(annotator), ds.items["product_type"].to_numpy()
-    if not users:
-        return {str(e): [settings, list(shop.item_motives[i]), str(types[i])]
+    settings, items = asdict(annotator), ds.items[["product_type", "title", "description", "brand"]]
+    if train is None:
+        return {str(e): [settings, list(shop.item_motives[i]), items.iloc[i].tolist()]
                 for i, e in enumerate(ds.items["item_id"])}
-    bought = ds.interactions.groupby("user")["item"].agg(list)
-    return {str(e): [settings, list(shop.user_motives[u]), [str(t) for t in types[bought.get(u, [])]]]
+    return {str(e): [settings, list(shown_motives(shop.user_motives[u], train[u], shop)),
+                     [shop.item_motives[i] for i in train[u]], items.iloc[train[u]].to_numpy().tolist()]
             for u, e in enumerate(ds.users["user_id"])}
 
 

@@ -243,6 +243,36 @@ def choose_threshold(proba: np.ndarray, labels: np.ndarray,
     return float(thresholds[reached[0]])
 
 
+def echo_rule(table: InterestTable) -> np.ndarray:
+    """A hand rule needing no labels: 1 for a statement that neither names the product type nor
+    repeats title words (0 for a full echo), plus half the LLM's confidence. What the grader
+    must beat to show it learnt more than "echoes are bad"."""
+    frame = table.frame
+    echo = np.maximum(frame["has_product_type"], frame["title_echo"]).to_numpy(dtype=float)
+    return 1.0 - echo + 0.5 * frame["confidence_filled"].to_numpy(dtype=float)
+
+
+def best_single_feature(table: InterestTable, labels: np.ndarray, rows: np.ndarray,
+                        held: np.ndarray) -> tuple[str, float]:
+    """The one feature that ranks the ``held`` rows best when used alone, and its held-out AUC.
+
+    Each feature's direction is set on the labelled ``rows``; the feature itself is picked with
+    hindsight on ``held``, so this is the best any single-feature rule could have done.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels).astype(int)
+    best = ("", 0.0)
+    for name in FEATURES:
+        values = table.frame[name].to_numpy(dtype=float)
+        if len(np.unique(values[rows])) < 2 or len(np.unique(labels[held])) < 2:
+            continue
+        sign = 1.0 if roc_auc_score(labels[rows], values[rows]) >= 0.5 else -1.0
+        auc = float(roc_auc_score(labels[held], sign * values[held]))
+        best = max(best, (name, auc), key=lambda pair: pair[1])
+    return best
+
+
 @dataclass
 class Grading:
     """A grader applied to a whole table: P(good) per row, the kept rows, the cut-off, and its

@@ -19,6 +19,7 @@ from digr_utils.config import Preset
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.interests.stage import InterestSource, Mining, mine
 from digr_utils.io import read_json, write_bytes_atomic, write_json_atomic
+from digr_utils.labeling.grader import best_single_feature, echo_rule
 from digr_utils.runs import Run, cache_dir, digest, open_run
 
 
@@ -164,12 +165,18 @@ def _grade(data: Data, mined: Mining, recipe: LabelRecipe, seed: int, run: Run,
 
 
 def _held_out_scores(table, given: np.ndarray, truth: np.ndarray, graded) -> dict:
-    """The grader and the confidence-only rule on the interests nobody annotated."""
+    """The grader beside three simple rules on the interests nobody annotated: confidence alone,
+    the best single feature (picked with hindsight) and the hand-written echo rule."""
     rows, held, scores = np.flatnonzero(given >= 0), graded.held, graded.scores
     confidence = table.frame["confidence_filled"].to_numpy()
     conf_cut = labeling.choose_threshold(confidence[rows], given[rows])
     conf = labeling.evaluate_labels(confidence[held], truth[held], conf_cut)
+    labels = np.where(given >= 0, given, truth)  # held-out rows are scored against the truth
+    feature, feature_auc = best_single_feature(table, labels, rows, held)
+    echo = labeling.evaluate_labels(echo_rule(table)[held], truth[held])
     return {"keep_all_precision": float(truth[held].mean()),
+            "best_rule_feature": feature, "best_rule_auc": feature_auc,
+            "echo_rule_auc": echo["roc_auc"],
             "roc_auc": scores["roc_auc"], "average_precision": scores["average_precision"],
             "threshold": graded.threshold, "kept_precision": scores["precision"],
             "kept_recall": scores["recall"], "confidence_only_auc": conf["roc_auc"],
@@ -231,12 +238,15 @@ def _neighbour_agreement(data: Data, table, keep, truth) -> dict:
 
 
 def _label_users(data: Data, users: dict, matcher, recipe: LabelRecipe, seed: int):
-    """The same grading for user-level interests (annotated from the users' hidden motives)."""
+    """The same grading for user-level interests, annotated from the motives each user's
+    training items show (no validation or test item reaches the truth)."""
+    from digr_utils.interests.scoring import user_truth
+
     ds = data.dataset
     evidence = labeling.user_evidence(ds.items, ds.users["user_id"].astype(str).tolist(),
                                       data.split.train)
     table = labeling.interest_table(users, evidence, cache_dir=cache_dir())
-    truth = labeling.truth_labels(table, [set(m) for m in data.shop.user_motives], matcher)
+    truth = labeling.truth_labels(table, user_truth(data.shop, data.split.train), matcher)
     given = np.full(len(table), -1)
     rows = labeling.sample_budget(len(table), min(recipe.budget, len(table) // 2), seed)
     given[rows] = truth[rows]
