@@ -216,3 +216,15 @@ def test_the_oracle_keeps_the_true_motive_names_and_says_it_cheats(capsys):
     # the true names put every item among neighbours that share its motive far more often
     assert f["agreement_fused_kept"] > f["agreement_surface"] + 0.3
     assert "cheating" in InterestSource("oracle").description
+
+
+def test_evaluate_prints_one_row_per_model_with_the_interest_source_named(capsys):
+    assert main(["evaluate", "--preset", "ci", "--interests", "none", "--seeds", "0"]) == 0
+    f = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = {r["model"]: r for r in f["rows"]}
+    assert set(rows) == {"Popularity", "SASRec (item IDs)", "TIGER (shallow IDs, SFT)"}
+    assert rows["TIGER (shallow IDs, SFT)"]["interests"] == "no interests (surface text only)"
+    for r in rows.values():
+        assert 0 <= r["all NDCG@10"] <= r["all HR@10"] <= 1 and r["seeds"] == 1
+    assert f["strongest_baseline"] in rows
+    assert rows[f["strongest_baseline"]][f"p vs {f['strongest_baseline']}"] is None
