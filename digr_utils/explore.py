@@ -269,15 +269,17 @@ def on_motive_share(topk: np.ndarray, motives: Sequence[set[str]],
 
 def beyond_accuracy(topk: np.ndarray, train_counts: np.ndarray, surface: np.ndarray,
                     categories: Sequence[str], item_motives: Sequence[Iterable[str]] | None = None,
-                    motives: Sequence[set[str]] | None = None, n_motives: int = 0) -> dict:
+                    motives: Sequence[set[str]] | None = None, n_motives: int = 0,
+                    head: float = 0.2) -> dict:
     """One model's filter-bubble figures over all its lists: diversity, coverage, popularity
-    bias and novelty; the motive figures only where the hidden motives are known."""
+    bias (``head`` share of the catalogue) and novelty; the motive figures only where the
+    hidden motives are known."""
     cats = [(c,) for c in categories]
     figures = {"ILD (surface text)": _ild(topk, surface),
                "item coverage": float(len(np.unique(topk[topk >= 0])) / len(train_counts)),
                "category coverage": label_coverage(topk, cats, len(set(categories))),
                "categories per list": labels_per_list(topk, cats),
-               "head share": head_share(topk, train_counts),
+               "head share": head_share(topk, train_counts, head),
                "Gini": gini(recommendation_counts(topk, len(train_counts))),
                "novelty (bits)": novelty(topk, train_counts)}
     if item_motives is not None:
@@ -456,14 +458,17 @@ def code_path(codes: np.ndarray, i: int) -> list[tuple[int, int]]:
 def widest_interests(kept: Sequence[Sequence[str]], item_motives: Sequence[Iterable[str]],
                      top: int = 5) -> pd.DataFrame:
     """The kept interests attached to most items, with how many different true motives those
-    items have: a stock phrase ("a quality product") links items that share no reason to buy."""
+    items have and the share of them carrying the commonest one: a real motive's items all
+    share it; a stock phrase ("a quality product") links items with no reason to buy in common."""
     owners: dict[str, set[int]] = {}
     for i, texts in enumerate(kept):
         for t in set(texts):
             owners.setdefault(t, set()).add(i)
-    rows = [{"interest": t, "items": len(items),
-             "motives among them": len({m for i in items for m in item_motives[i]})}
-            for t, items in owners.items()]
-    columns = ["interest", "items", "motives among them"]
+    rows = []
+    for t, items in owners.items():
+        motives = Counter(m for i in items for m in set(item_motives[i]))
+        rows.append({"interest": t, "items": len(items), "motives among them": len(motives),
+                     "share with the commonest motive": max(motives.values()) / len(items)})
+    columns = ["interest", "items", "motives among them", "share with the commonest motive"]
     return (pd.DataFrame(rows, columns=columns).sort_values(["items", "interest"], ascending=[False, True])
             .head(top).reset_index(drop=True))

@@ -205,5 +205,7 @@ def test_widest_interests_count_items_and_the_motives_they_span():
             ["a quality product"], ["gaming"]]
     motives = [("hike",), ("game",), ("hike", "gym"), ("x",), ("game",)]
     table = explore.widest_interests(kept, motives, top=2)
-    # items 0, 1, 3 span hike, game, x; items 0, 2 span hike, gym (a repeat counts once)
-    assert table.values.tolist() == [["a quality product", 3, 3], ["hiking", 2, 2]]
+    # items 0, 1, 3 span hike, game, x (1 of 3 has each); items 0, 2 span hike, gym and both
+    # have hike (a repeated statement counts once)
+    assert table.values.tolist() == [["a quality product", 3, 3, pytest.approx(1 / 3)],
+                                     ["hiking", 2, 2, 1.0]]
