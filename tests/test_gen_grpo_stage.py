@@ -180,3 +180,7 @@ def test_the_bundle_loads_and_gated_and_ungated_runs_keep_two_folders(artifacts)
     histories = data.split.histories("test")[:20]
     loaded = load_recommender(gated.run.folder, data)
     assert np.array_equal(loaded.recommend(histories, 10), gated.recommender.recommend(histories, 10))
+    # the saved test lists are the loaded model's and the SFT model's
+    saved = np.load(gated.run.path("test_top10.npz"))
+    assert np.array_equal(saved["grpo"][:20], loaded.recommend(histories, 10))
+    assert np.array_equal(saved["sft"][:20], gated.sft.recommender.recommend(histories, 10))

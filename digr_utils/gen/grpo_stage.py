@@ -133,6 +133,7 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
     result = train_grpo(policy.model, reference, batch, policy.trie, config, train, validate,
                         checkpoint_dir=run.folder if run else None, progress=progress)
     first, best = result.history.iloc[0], result.history.set_index("step").loc[result.best_step]
+    before, after = _Memo(sft.recommender), _Memo(policy)
     figures = {"interests": source.label, "reward": reward.kind, "gated": reward.gated,
                "quality_bonus": "q_i of RLDI" if quality is not None else "none (no interests)",
                "seed": seed, "dataset": data.key, "histories": len(windows),
@@ -142,12 +143,15 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
                "valid reward after": float(best["valid_reward"]),
                "valid KL after": float(best["valid_kl"]),
                **{f"sft {k}": v for k, v in sft.figures.items() if k.startswith(("valid all", "test all"))},
-               **score_figures(policy, data),
-               **list_figures(sft.recommender, data, quality, "sft "), **list_figures(policy, data, quality)}
+               **score_figures(after, data),
+               **list_figures(before, data, quality, "sft "), **list_figures(after, data, quality)}
     figures = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
     if run is not None:
         save_bundle(run, policy, SemanticIds.load(sft.run.path("sids.npz")), data)
         result.history.to_csv(run.path("history.csv"), index=False)
+        # each test user's top 10 before and after, for paired comparisons without re-ranking
+        np.savez_compressed(run.path("test_top10.npz"), sft=before.recommend(split.test_history, 10),
+                            grpo=after.recommend(split.test_history, 10))
         run.save_metrics(figures)
     return GRPORun(policy, result.history, figures, run, sft)
 
@@ -290,6 +294,20 @@ def list_figures(recommender, data: Data, quality: torch.Tensor | None, prefix: 
                   for hist, row in zip(split.test_history, top) for i in row if i >= 0]
         out[f"{prefix}top10 motive share"] = float(np.mean(shared))
     return out
+
+
+class _Memo:
+    """A recommender that ranks each list of histories once: the test figures, the list views
+    and the saved top 10 share one beam search per model."""
+
+    def __init__(self, recommender) -> None:
+        self.recommender, self.seen = recommender, {}
+
+    def recommend(self, histories, k: int) -> np.ndarray:
+        key = (id(histories), k)
+        if key not in self.seen:
+            self.seen[key] = self.recommender.recommend(histories, k)
+        return self.seen[key]
 
 
 def _read_history(run: Run) -> pd.DataFrame:
