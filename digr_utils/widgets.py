@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -173,13 +174,14 @@ class _View:
         self.typed = w.Text(placeholder="or type item ids: I0001, I0042, …", description="history",
                             continuous_update=False)
         self.source = w.Dropdown(options=[(i.source.description, s) for s, i in explorer.interests.items()],
-                                 value=source, description="interests")
+                                 value=source, description="interests", layout=w.Layout(width="460px"))
         self.stage = w.Dropdown(options=explorer.stages(source), value=stage, description="model")
-        self.reveal = w.ToggleButton(description="reveal hidden motives", icon="eye")
+        self.reveal = w.ToggleButton(description="reveal hidden motives", icon="eye",
+                                     layout=w.Layout(width="220px"))
         self.step = w.IntSlider(value=1, min=1, max=1, description="beam step")
         self.out = {name: w.Output() for name in ("history", "motives", "recs", "beams")}
-        for name, widget in (("user", self.user), ("typed", self.typed), ("recs", self.out["recs"]),
-                             ("history", self.out["history"]), ("beams", self.out["beams"])):
+        for name, widget in (("user", self.user), ("typed", self.typed), ("reveal", self.reveal),
+                             *self.out.items()):
             widget.add_class(f"digr-{name}")
         for control in (self.user, self.typed, self.source, self.stage, self.reveal):
             control.observe(self._refresh, names="value")
@@ -191,6 +193,7 @@ class _View:
                            w.HTML(f"<b>Top {explorer.k}</b>, each explained"), self.out["recs"],
                            w.HTML("<b>Beam search</b> of DeepInterestGR through the SID trie"),
                            self.step, self.out["beams"]])
+        self.box.add_class("digr-explorer")
         self._refresh()
 
     def _refresh(self, change=None) -> None:
@@ -227,7 +230,7 @@ def _path(ids, i: int) -> str:
 
 
 def _html(table: pd.DataFrame) -> str:
-    return table.to_html(escape=True, border=0, classes="digr-table")
+    return _left(table.to_html(escape=True, border=0))
 
 
 def _side_by_side(titles: pd.DataFrame, why: pd.DataFrame) -> str:
@@ -236,7 +239,12 @@ def _side_by_side(titles: pd.DataFrame, why: pd.DataFrame) -> str:
     for name in titles:
         cells[name] = [f"{html.escape(str(t))}<br><small style='color:#555'>{html.escape(str(r))}</small>"
                        for t, r in zip(titles[name], why[name])]
-    return cells.to_html(escape=False, border=0, classes="digr-table")
+    return _left(cells.to_html(escape=False, border=0))
+
+
+def _left(markup: str) -> str:
+    """Cells aligned left and top (notebook front ends right-align table cells)."""
+    return re.sub(r"<t([dh])([ >])", r"<t\1 style='text-align:left;vertical-align:top'\2", markup)
 
 
 def _put(out, markup: str) -> None:
