@@ -387,11 +387,11 @@ def grpo_available() -> bool:
 
 
 def load_models(data, preset, sources: Sequence[str], seed: int = 0, sasrec=None,
-                train_grpo: bool = False, bonuses: Sequence[float] = (0.5, 0.0)) -> dict[str, Model]:
+                train_grpo: bool = False) -> dict[str, Model]:
     """Every model the explorer compares, reused from their runs: popularity, SASRec, TIGER
     (shallow IDs) and DeepInterestGR after SFT for each interest source in ``sources``; after
-    GRPO too (quality bonus ``bonuses``) when the GRPO stage exists and its runs finished, or
-    trained here when ``train_grpo``."""
+    GRPO too when the GRPO stage exists: every finished run on that SFT model (notebook 06's),
+    or with ``train_grpo`` the interest-aware reward with and without the quality bonus."""
     from digr_utils.baselines.popularity import Popularity
     from digr_utils.baselines.stage import SASRecConfig, train_sasrec
     from digr_utils.gen.stage import run_sft
@@ -405,10 +405,11 @@ def load_models(data, preset, sources: Sequence[str], seed: int = 0, sasrec=None
         source = InterestSource(name)
         sft = run_sft(preset, source, seed=seed, progress=False)
         title = "TIGER (shallow IDs)" if name == "none" else f"DeepInterestGR · {source.label}"
-        models.append(Model(f"{title} · SFT", sft.recommender, _bundle_ids(sft.run), name))
+        ids = _bundle_ids(sft.run)
+        models.append(Model(f"{title} · SFT", sft.recommender, ids, name))
         if name != "none" and grpo_available():
-            models += [Model(f"{title} · GRPO α={b:g}", rec, _bundle_ids(sft.run), name)
-                       for b, rec in _grpo(data, preset, source, sft.run, seed, bonuses, train_grpo)]
+            models += [Model(f"{title} · {stage}", rec, ids, name)
+                       for stage, rec in _grpo(data, preset, source, sft.run, seed, train_grpo).items()]
     return {m.name: m for m in models}
 
 
@@ -419,33 +420,42 @@ def _bundle_ids(run):
     return SemanticIds.load(run.path("sids.npz"))
 
 
-def _grpo(data, preset, source, sft_run, seed: int, bonuses: Sequence[float], train: bool):
-    """(bonus, recommender) for each quality bonus whose GRPO run finished (or is trained now)."""
-    from digr_utils.gen.grpo import RewardConfig
-    from digr_utils.gen.grpo_stage import run_grpo
+def _grpo(data, preset, source, sft_run, seed: int, train: bool) -> dict:
+    """Stage name -> recommender of the GRPO runs on ``sft_run``: trained now (quality bonus
+    0.5 and 0) when ``train``, else whichever finished (never retrained)."""
     from digr_utils.gen.stage import load_recommender
 
-    for bonus in bonuses:
-        if train:
-            yield bonus, run_grpo(preset, source, reward=RewardConfig(quality_bonus=bonus),
-                                  seed=seed, progress=False).recommender
-        elif (folder := finished_grpo(data.key, sft_run.key, bonus)) is not None:
-            yield bonus, load_recommender(folder, data)
+    if train:
+        from digr_utils.gen.grpo import RewardConfig
+        from digr_utils.gen.grpo_stage import run_grpo
+
+        runs = {bonus: run_grpo(preset, source, reward=RewardConfig(quality_bonus=bonus),
+                                seed=seed, progress=False) for bonus in (0.5, 0.0)}
+        return {grpo_name(r.run.recipe["reward"]): r.recommender for r in runs.values()}
+    return {name: load_recommender(folder, data)
+            for name, folder in finished_grpo(data.key, sft_run.key).items()}
 
 
-def finished_grpo(dataset: str, sft_key: str, bonus: float):
-    """The newest finished GRPO run refining SFT run ``sft_key`` with the interest-aware, gated
-    reward and quality bonus ``bonus`` (None when there is none): reuse, never retrain."""
+def grpo_name(reward: dict) -> str:
+    """A GRPO model named by its reward: ``GRPO α=0.5``, ``GRPO α=0.5 ungated``, ``GRPO rule``."""
+    if reward.get("kind") != "interest-aware":
+        return f"GRPO {reward.get('kind')}"
+    bonus = reward.get("quality_bonus", 0)
+    return f"GRPO α={bonus:g}" + ("" if reward.get("gated", True) or not bonus else " ungated")
+
+
+def finished_grpo(dataset: str, sft_key: str) -> dict:
+    """Name (:func:`grpo_name`) -> folder of the newest finished GRPO run per reward that
+    refines SFT run ``sft_key``: reuse, never retrain."""
     from digr_utils.runs import artifacts_root, load_run, safe_name
 
-    found = []
-    for record in (artifacts_root() / safe_name(dataset) / "grpo").glob("*/run.json"):
+    found: dict = {}
+    records = (artifacts_root() / safe_name(dataset) / "grpo").glob("*/run.json")
+    for record in sorted(records, key=lambda r: r.stat().st_mtime):
         run = load_run(record.parent, dataset, "grpo")
-        reward = run.recipe.get("reward", {})
-        if (run.finished and run.recipe.get("sft") == sft_key and reward.get("kind") == "interest-aware"
-                and reward.get("gated") and reward.get("quality_bonus") == bonus):
-            found.append(run.folder)
-    return max(found, key=lambda f: f.stat().st_mtime) if found else None
+        if run.finished and run.recipe.get("sft") == sft_key:
+            found[grpo_name(run.recipe.get("reward", {}))] = run.folder
+    return found
 
 
 def code_path(codes: np.ndarray, i: int) -> list[tuple[int, int]]:

@@ -181,17 +181,27 @@ def test_hit_rates_explain_baselines_with_the_deep_ids_of_each_source(links):
     assert summary["explained share"].tolist() == [1.0, 1.0]
 
 
-def test_finished_grpo_finds_only_a_finished_run_of_that_sft_and_bonus(tmp_path, monkeypatch):
+def test_finished_grpo_names_each_finished_run_of_that_sft_by_its_reward(tmp_path, monkeypatch):
     from digr_utils.runs import open_run
 
     monkeypatch.setenv("DIGR_ARTIFACTS", str(tmp_path))
-    reward = {"kind": "interest-aware", "gated": True}
-    done = open_run("shop", "grpo", {"sft": "abc", "reward": {**reward, "quality_bonus": 0.5}}, "g")
-    done.save_metrics({})
-    open_run("shop", "grpo", {"sft": "abc", "reward": {**reward, "quality_bonus": 0.0}}, "g")
-    assert explore.finished_grpo("shop", "abc", 0.5) == done.folder
-    assert explore.finished_grpo("shop", "abc", 0.0) is None  # not finished
-    assert explore.finished_grpo("shop", "xyz", 0.5) is None  # another SFT model
+    aware = {"kind": "interest-aware", "gated": True}
+
+    def run(sft, reward, finished=True):
+        made = open_run("shop", "grpo", {"sft": sft, "reward": reward}, "g")
+        if finished:
+            made.save_metrics({})
+        return made.folder
+
+    with_bonus = run("abc", {**aware, "quality_bonus": 0.5})
+    ungated = run("abc", {**aware, "quality_bonus": 0.5, "gated": False})
+    rule = run("abc", {"kind": "rule", "gated": True, "quality_bonus": 0.5})
+    run("abc", {**aware, "quality_bonus": 0.0}, finished=False)
+    run("xyz", {**aware, "quality_bonus": 0.0})  # another SFT model
+    assert explore.finished_grpo("shop", "abc") == {"GRPO α=0.5": with_bonus,
+                                                    "GRPO α=0.5 ungated": ungated,
+                                                    "GRPO rule": rule}
+    assert explore.grpo_name({**aware, "quality_bonus": 0.0, "gated": False}) == "GRPO α=0"
 
 
 def test_code_path_counts_items_under_each_prefix():
