@@ -54,3 +54,12 @@ def test_users_are_scored_against_the_motives_their_training_items_show():
     assert user_truth(_Shop, [np.array([0, 1]), np.array([2])]) == [{"yoga"}, {"gaming"}]
     with pytest.raises(ValueError):
         user_truth(_Shop, [np.array([0])])
+
+
+def test_scorer_key_changes_with_the_references(monkeypatch):
+    import digr_utils.interests.scoring as scoring
+
+    before = scoring.scorer_key()
+    assert scoring.scorer_key() == before
+    monkeypatch.setitem(scoring.REFERENCES, "yoga", ("a calm daily yoga practice",))
+    assert scoring.scorer_key() != before

@@ -25,6 +25,14 @@ from digr_utils.interests.types import Mined
 DEFAULT_THRESHOLD = 0.5
 
 
+def scorer_key() -> str:
+    """What the truth depends on (references, threshold, how users are scored): part of every
+    run graded against the hidden motives, so a changed scorer never serves old grades."""
+    from digr_utils.runs import digest
+
+    return digest([REFERENCES, DEFAULT_THRESHOLD, "users: training items only"], 8)
+
+
 @dataclass
 class MotiveMatcher:
     """Maps interest statements to motive keys (or None) by embedding similarity."""

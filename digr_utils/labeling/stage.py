@@ -80,6 +80,10 @@ def labeling_run(data: Data, mining_run: Run, recipe: LabelRecipe, seed: int) ->
         fields["labels_digest"] = digest(Path(recipe.labels_csv).read_bytes())
     if recipe.judge == "openai":
         fields["judge_model"] = recipe.judge_model
+    if data.shop is not None:  # labels and figures come from the hidden motives through the scorer
+        from digr_utils.interests.scoring import scorer_key
+
+        fields["scorer"] = scorer_key()
     return open_run(data.key, "label", fields, mining_run.folder.name.rsplit("-", 1)[0])
 
 
