@@ -89,10 +89,11 @@ def lab(tmp_path):
             server.kill()
 
 
-NOTEBOOK_JS = "window.jupyterapp.shell.currentWidget"
+NOTEBOOK_JS = "window.jupyterapp?.shell?.currentWidget"  # undefined until the app has started
+KERNEL_UP_JS = f"() => !!{NOTEBOOK_JS}?.sessionContext?.session?.kernel"
 ALL_RAN_JS = f"""() => {{
   const panel = {NOTEBOOK_JS};
-  if (!panel || !panel.content || !panel.sessionContext.session) return false;
+  if (!panel?.content || !panel.sessionContext?.session?.kernel) return false;
   const cells = panel.content.widgets.filter(c => c.model.type === 'code');
   return panel.sessionContext.session.kernel.status === 'idle' &&
          cells.every(c => c.model.executionCount !== null);
@@ -110,8 +111,7 @@ def test_explorer_renders_and_follows_the_chosen_user(lab):
                                     args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1500, "height": 2300})
         page.goto(lab["url"])
-        page.wait_for_function(f"() => {NOTEBOOK_JS} && {NOTEBOOK_JS}.sessionContext.session "
-                               "&& " f"{NOTEBOOK_JS}.sessionContext.session.kernel", timeout=120_000)
+        page.wait_for_function(KERNEL_UP_JS, timeout=120_000)
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_selector(".digr-recs table", timeout=RUN_TIMEOUT_S * 1000)
         assert page.locator(".digr-explorer .widget-dropdown select").count() == 2  # source, model
