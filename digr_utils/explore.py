@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from digr_utils.metrics import coverage, intra_list_diversity
+
 #: Cosine similarity two interest statements need to count as the same interest; the motive
 #: matcher of :mod:`digr_utils.interests.scoring` uses the same bar for statement vs motive.
 LINK_THRESHOLD = 0.5
@@ -75,12 +77,6 @@ def _max_by_owner(sims: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
     np.maximum.at(rows, owners, sims)
     np.maximum.at(out.T, owners, rows.T)
     return out
-
-
-def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading codes two semantic IDs share (0 when the first differs)."""
-    same = np.asarray(a) == np.asarray(b)
-    return int(np.argmin(same)) if not same.all() else len(same)
 
 
 def explain(history: Sequence[int], item: int, codes: np.ndarray, links: InterestLinks,
@@ -275,8 +271,8 @@ def beyond_accuracy(topk: np.ndarray, train_counts: np.ndarray, surface: np.ndar
     bias (``head`` share of the catalogue) and novelty; the motive figures only where the
     hidden motives are known."""
     cats = [(c,) for c in categories]
-    figures = {"ILD (surface text)": _ild(topk, surface),
-               "item coverage": float(len(np.unique(topk[topk >= 0])) / len(train_counts)),
+    figures = {"ILD (surface text)": intra_list_diversity(topk, surface),
+               "item coverage": coverage(topk, len(train_counts)),
                "category coverage": label_coverage(topk, cats, len(set(categories))),
                "categories per list": labels_per_list(topk, cats),
                "head share": head_share(topk, train_counts, head),
@@ -287,12 +283,6 @@ def beyond_accuracy(topk: np.ndarray, train_counts: np.ndarray, surface: np.ndar
                         "motives per list": labels_per_list(topk, item_motives),
                         "on-motive share": on_motive_share(topk, motives, item_motives)})
     return figures
-
-
-def _ild(topk: np.ndarray, vectors: np.ndarray) -> float:
-    from digr_utils.metrics import intra_list_diversity
-
-    return intra_list_diversity(topk, vectors)
 
 
 # --- the models to explore ---------------------------------------------------------------------

@@ -39,12 +39,6 @@ def test_links_compare_items_by_their_closest_interests(links):
     assert links.pair(0, 2) is None  # below the threshold of 0.5
 
 
-def test_shared_prefix_counts_leading_equal_codes():
-    assert explore.shared_prefix([1, 2, 3], [1, 2, 4]) == 2
-    assert explore.shared_prefix([1, 2], [2, 2]) == 0
-    assert explore.shared_prefix([1, 2], [1, 2]) == 2
-
-
 def test_explain_prefers_a_shared_interest_then_the_longer_prefix(links):
     # item 4 shares 2 levels with items 0 and 2, but an interest only with item 2
     e = explore.explain([0, 2, 3], 4, CODES, links)
