@@ -187,6 +187,7 @@ class _View:
             control.observe(self._refresh, names="value")
         self.step.observe(self._show_step, names="value")
         self.steps: list[pd.DataFrame] = []
+        self._quiet = False
         self.box = w.VBox([w.HBox([self.user, self.typed]), w.HBox([self.source, self.stage, self.reveal]),
                            w.HTML("<b>History</b> (oldest first; the held-out test item is not shown)"),
                            self.out["history"], self.out["motives"],
@@ -198,8 +199,14 @@ class _View:
 
     def _refresh(self, change=None) -> None:
         x, source = self.x, self.source.value
+        if self._quiet:
+            return
         if change is not None and change["owner"] is self.source:
-            self.stage.options = x.stages(source)
+            self._quiet = True  # new options reset the model dropdown: one refresh, not two
+            try:
+                self.stage.options = x.stages(source)
+            finally:
+                self._quiet = False
         stage = self.stage.value or "SFT"
         try:
             history = x.history(self.user.value, self.typed.value)
