@@ -40,9 +40,9 @@ class GRPOTraining:
     ``histories`` training windows (a fixed random subset; None: all), validation every
     ``eval_every`` steps (0: once per epoch), ``patience`` validations without a better NDCG@10."""
 
-    # chosen on validation on the tutorial shop (benchmarks/grpo_tuning.py): a from-scratch
-    # T5 barely moves at the paper's 1e-5 for a 7B LoRA model
-    lr: float = 1e-4
+    # chosen on validation on the tutorial shop (benchmarks/grpo_tuning.py): 1e-4 and more
+    # lowered validation NDCG@10 below SFT's within an epoch; 1e-5 (the paper's) barely moves
+    lr: float = 1e-5
     epochs: int = 2  # the paper's
     batch_size: int = 64
     histories: int | None = 2048
