@@ -49,8 +49,8 @@ PARAPHRASES: dict[str, tuple[str, ...]] = {
                     "staying productive at a home desk", "a full working day in a home office",
                     "working from home comfortably", "focus during remote workdays"),
     "yoga": ("a mindful yoga practice on the mat", "daily stretching and yoga breathing",
-             "regular yoga sessions", "rolling out the yoga mat each morning", "a daily vinyasa yoga flow",
-             "a mind-body practice on the mat"),
+             "regular yoga sessions", "rolling out the yoga mat each morning",
+             "a daily vinyasa yoga flow", "a mind-body practice on the mat"),
     "coffee": ("savouring pour-over coffee at dawn", "an unhurried coffee routine",
                "brewing coffee with care", "a home barista's morning coffee ritual",
                "the first coffee of the day done properly", "slow-brewed morning coffee"),
@@ -90,9 +90,9 @@ PARAPHRASES: dict[str, tuple[str, ...]] = {
                    "making daily life easier for an older parent",
                    "caring for a parent in later life", "keeping an ageing parent safe at home",
                    "assisting an older relative"),
-    "eco": ("cutting household waste", "plastic-free living at home", "a sustainable zero-waste lifestyle",
-            "cutting down on single-use plastic at home", "a greener home",
-            "reusing instead of throwing away"),
+    "eco": ("cutting household waste", "plastic-free living at home",
+            "a sustainable zero-waste lifestyle", "cutting down on single-use plastic at home",
+            "a greener home", "reusing instead of throwing away"),
 }
 
 #: Per style: how an annotator frames a wording (its recombinations).
