@@ -213,7 +213,7 @@ def mine_stage(preset: str | Preset | None = None, source: InterestSource = Inte
     (:mod:`digr_utils.interests.scoring`); on real data only counts and failures are reported.
     """
     from digr_utils.interests import merge
-    from digr_utils.interests.scoring import minilm_matcher, score
+    from digr_utils.interests.scoring import minilm_matcher, score, user_truth
 
     p = as_preset(preset)
     seed = p.seed if seed is None else seed
@@ -229,8 +229,8 @@ def mine_stage(preset: str | Preset | None = None, source: InterestSource = Inte
         truth = data.shop.motive_sets()
         quality = {name: score(m, truth, matcher) for name, m in answers.items()}
         if mined.users:
-            user_truth = [set(m) for m in data.shop.user_motives]
-            user_quality = {name: _rounded(score(m, user_truth, matcher))
+            truth_u = user_truth(data.shop, data.split.train)  # motives training items show
+            user_quality = {name: _rounded(score(m, truth_u, matcher))
                             for name, m in mined.users.items()}
     figures = {"interests": source.label, "dataset": data.key, "run": str(mined.run.folder),
                "llms": {name: {**_rounded(quality.get(name, {})), **mined.runs.get(name, {})}
