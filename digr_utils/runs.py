@@ -117,8 +117,10 @@ def notebook_metrics(preset: str | Preset, notebook: str, figures: dict) -> Path
 
 
 def cache_dir(kind: str = "embeddings") -> Path:
-    """A cache shared by every run (embeddings are keyed per text and model inside it)."""
-    path = artifacts_root() / "cache" / kind
+    """A cache shared by every run (embeddings are keyed per text and model inside it):
+    ``$DIGR_CACHE/<kind>`` if set, else ``artifacts/cache/<kind>``."""
+    root = os.environ.get("DIGR_CACHE")
+    path = (Path(root) if root else artifacts_root() / "cache") / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
 
