@@ -148,26 +148,30 @@ def user_motives(counts: Sequence[Counter], min_count: int = MIN_MOTIVE_COUNT) -
 
 #: Why an explanation is judged as it is, in the order the checks run.
 REASONS = ("right", "no shared interest", "names no motive", "wrong for the item",
-           "never in the user's training items", "one-off in the user's training items")
+           "wrong for the history item", "never in the user's training items",
+           "one-off in the user's training items")
 
 
 def judge(explanations: pd.DataFrame, match: Callable[[list[str]], list[str | None]],
           counts: Sequence[Counter], item_motives: Sequence[Iterable[str]],
           min_count: int = MIN_MOTIVE_COUNT) -> pd.DataFrame:
     """``explanations`` with the motive each interest names (``match``), ``hit`` (it is one of
-    the user's motives; NaN without an interest) and the ``reason`` from :data:`REASONS`."""
+    the user's motives; NaN without an interest) and the ``reason`` from :data:`REASONS`: a
+    motive that the recommended or the history item does not have is a mining error RLDI kept."""
     texts = sorted({t for t in explanations["interest"] if isinstance(t, str)})
     named = dict(zip(texts, match(texts)))
     motive = [named.get(t) if isinstance(t, str) else None for t in explanations["interest"]]
-    reason = [_reason(t, m, counts[u][m] if m else 0, m in set(item_motives[i]), min_count)
-              for t, m, u, i in zip(explanations["interest"], motive, explanations["user"],
-                                    explanations["item"])]
+    reason = [_reason(t, m, counts[u][m] if m else 0, m in set(item_motives[i]),
+                      a == a and m in set(item_motives[int(a)]), min_count)  # a == a: not NaN
+              for t, m, u, i, a in zip(explanations["interest"], motive, explanations["user"],
+                                       explanations["item"], explanations["anchor"])]
     has = explanations["interest"].map(lambda t: isinstance(t, str))
     hit = np.where(has, [r == "right" for r in reason], np.nan)
     return explanations.assign(motive=motive, hit=hit, reason=reason)
 
 
-def _reason(text, motive: str | None, user_count: int, on_item: bool, min_count: int) -> str:
+def _reason(text, motive: str | None, user_count: int, on_item: bool, on_anchor: bool,
+            min_count: int) -> str:
     if not isinstance(text, str):
         return "no shared interest"
     if motive is None:
@@ -176,6 +180,8 @@ def _reason(text, motive: str | None, user_count: int, on_item: bool, min_count:
         return "right"
     if not on_item:
         return "wrong for the item"
+    if not on_anchor:
+        return "wrong for the history item"
     return "never in the user's training items" if user_count == 0 else \
         "one-off in the user's training items"
 
@@ -269,7 +275,7 @@ def beyond_accuracy(topk: np.ndarray, train_counts: np.ndarray, surface: np.ndar
                     head: float = 0.2) -> dict:
     """One model's filter-bubble figures over all its lists: diversity, coverage, popularity
     bias (``head`` share of the catalogue) and novelty; the motive figures only where the
-    hidden motives are known."""
+    hidden motives are known (``motives``: one set per row of ``topk``)."""
     cats = [(c,) for c in categories]
     figures = {"ILD (surface text)": intra_list_diversity(topk, surface),
                "item coverage": coverage(topk, len(train_counts)),

@@ -81,8 +81,10 @@ ITEM_MOTIVES = [("hike",), ("hike", "gym"), ("game",), ("game",)]
 
 
 def judged():
-    rows = pd.DataFrame({"user": [0, 0, 0, 0, 1, 1], "item": [1, 2, 3, 0, 1, 0],
-                         "interest": ["trail walks", "gaming", "desk", None, "gaming", "hiking"]})
+    rows = pd.DataFrame({"user": [0, 0, 0, 0, 1, 1, 1], "item": [1, 2, 3, 0, 1, 0, 2],
+                         "anchor": [0, 3, 2, np.nan, 2, 1, 0],
+                         "interest": ["trail walks", "gaming", "desk", None, "gaming", "hiking",
+                                      "gaming"]})
     counts = [Counter({"hike": 2, "gym": 1, "game": 1}), Counter({"game": 1})]
     return explore.judge(rows, match, counts, ITEM_MOTIVES)
 
@@ -91,10 +93,11 @@ def test_judge_names_why_an_explanation_is_wrong():
     table = judged()
     assert table["reason"].tolist() == ["right", "one-off in the user's training items",
                                         "names no motive", "no shared interest",
-                                        "wrong for the item", "never in the user's training items"]
+                                        "wrong for the item", "never in the user's training items",
+                                        "wrong for the history item"]  # item 0 has no "game"
     assert table["hit"].tolist()[:3] == [1.0, 0.0, 0.0] and np.isnan(table["hit"][3])
     named = [m if isinstance(m, str) else None for m in table["motive"]]
-    assert named == ["hike", "game", None, None, "game", "hike"]
+    assert named == ["hike", "game", None, None, "game", "hike", "game"]
 
 
 def test_per_user_hit_rate_counts_only_explained_recommendations():
