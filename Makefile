@@ -12,7 +12,7 @@ PRESET ?= tutorial
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit notebooks lab clean data checked-outputs
+.PHONY: install run test unit notebooks browser-test lab clean data checked-outputs
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ run: install
 	@for nb in $(NOTEBOOKS); do \
 	  start=$$(date +%s); \
 	  echo "== $$nb ($(PRESET))"; \
-	  DIGR_FIGURES=build/figures $(VENV)/bin/papermill --log-level WARNING -k python3 \
+	  DIGR_STATIC=1 DIGR_FIGURES=build/figures $(VENV)/bin/papermill --log-level WARNING -k python3 \
 	    -p PRESET $(PRESET) "$$nb" "build/$$(basename $$nb)" || exit 1; \
 	  echo "   done in $$(( $$(date +%s) - start )) s"; \
 	done
@@ -38,7 +38,13 @@ run: install
 test: unit notebooks
 
 unit: install
-	DIGR_PRESET=ci $(PY) -m pytest tests
+	DIGR_PRESET=ci $(PY) -m pytest tests --ignore=tests/browser
+
+# notebook 08's explorer in headless Chromium (Debian's package, driven by Playwright)
+browser-test: install
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) -m pip install --quiet -e ".[browser]"
+	DIGR_PRESET=ci $(PY) -m pytest -p no:cacheprovider tests/browser
 
 notebooks: install
 	DIGR_PRESET=ci $(PY) -m pytest --nbval-lax --nbval-current-env \
