@@ -114,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--trials", type=int, default=1,
                           help="hyper-parameter settings tried on validation per learned model")
     runs = sub.add_parser("runs", help="list the runs under artifacts/ with their key figures")
-    runs.add_argument("--stage", default=None, help="only this stage (data, mine, label, sids, sft)")
+    runs.add_argument("--stage", default=None, help="only this stage (data, mine, label, sids, sft, grpo, baselines)")
     serve = sub.add_parser("serve-llm", help="serve a local model over an OpenAI-compatible HTTP API")
     serve.add_argument("--model", default=None, help="a transformers model folder (default: bundled SmolLM2)")
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a classroom network")
