@@ -32,13 +32,7 @@ VOCAB = 40
 HAND = np.array([[5, 6, 10], [4, 6, 9], [4, 7, 9]])  # three items, D = 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from a second thread; restore the setting for other tests."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

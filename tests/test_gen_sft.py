@@ -27,14 +27,7 @@ _ITEM0, _ITEM1, _ITEM2 = [6, 13, 15], [8, 11, 14], [7, 10, 14]
 _TINY = ModelConfig(d_model=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_ff=64)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from a second thread, and a busy CI machine makes two OpenMP
-    threads wait on each other (10x slower here); restore the setting for other tests."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _split(train, n_items=3, max_history=20, valid=None, test=None) -> Split:
