@@ -1,4 +1,4 @@
-"""Presets, device choice, seeding and artifact paths: the knobs every notebook shares.
+"""Presets, device choice and seeding: the knobs every notebook shares (run folders: runs.py).
 
 A preset fixes the sizes of a run. It comes from a notebook's ``parameters`` cell, and the
 environment variable ``DIGR_PRESET`` overrides it (that is how the tests run every notebook on
@@ -91,11 +91,3 @@ def seed_everything(seed: int) -> None:
         return
     torch.manual_seed(seed)
 
-
-def artifacts_dir(preset: str | Preset, stage: str | None = None) -> Path:
-    """``artifacts/<preset>/<stage>/`` under the repo (or ``DIGR_ARTIFACTS``), created on demand."""
-    name = preset.name if isinstance(preset, Preset) else preset
-    root = Path(os.environ.get("DIGR_ARTIFACTS", REPO_ROOT / "artifacts"))
-    path = root / name / stage if stage else root / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path

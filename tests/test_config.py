@@ -7,8 +7,6 @@ import torch
 
 from digr_utils.config import (
     PRESETS,
-    Preset,
-    artifacts_dir,
     get_preset,
     pick_device,
     seed_everything,
@@ -105,15 +103,3 @@ def test_seed_everything_repeats_draws():
     assert all(a != b for a, b in zip(other, first))
     # seeding only: deterministic kernels are each trainer's business, for its own call
     assert torch.are_deterministic_algorithms_enabled() == before
-
-
-# --- artifacts ---------------------------------------------------------------------------------
-
-def test_artifacts_dir_under_environment_root(monkeypatch, tmp_path):
-    monkeypatch.setenv("DIGR_ARTIFACTS", str(tmp_path))
-    path = artifacts_dir("ci", "data")
-    assert path == tmp_path / "ci" / "data"
-    assert path.is_dir()
-    assert artifacts_dir(PRESETS["tutorial"]) == tmp_path / "tutorial"
-    assert (tmp_path / "tutorial").is_dir()
-    assert artifacts_dir(Preset("mine", n_users=1, n_items=1), "sids") == tmp_path / "mine" / "sids"
