@@ -25,33 +25,9 @@ from digr_utils.gen.decode import (
 from digr_utils.gen.model import ModelConfig, build_model
 from digr_utils.gen.vocab import SidVocab
 
-VOCAB = 40
+VOCAB = 40  # the vocabulary of the tiny T5 in conftest.py (`model`, `catalog`, `users`)
 # Three items of D=3 tokens, listed out of lexicographic order so leaf ids differ from rows.
 HAND = np.array([[5, 6, 10], [4, 6, 9], [4, 7, 9]])
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=VOCAB, d_model=32, d_ff=64, num_layers=1, num_decoder_layers=1,
-                      num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    return T5ForConditionalGeneration(config).eval()
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    # 30 of the 4 x 4 x 3 SIDs, tokens 4-7, 10-13 and 20-22 by position
-    combos = np.array(list(itertools.product(range(4), range(4), range(3))))
-    picked = np.random.default_rng(0).choice(len(combos), size=30, replace=False)
-    return combos[picked] + np.array([4, 10, 20])
-
-
-@pytest.fixture(scope="module")
-def users():
-    ids = torch.as_tensor(np.random.default_rng(1).integers(2, VOCAB, size=(4, 9)))
-    mask = torch.ones_like(ids)
-    mask[3, 6:] = 0  # one padded history
-    return ids, mask
 
 
 def test_trie_tables_worked_out_by_hand():

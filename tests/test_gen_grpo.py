@@ -6,12 +6,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from transformers import (
-    BartConfig,
-    BartForConditionalGeneration,
-    T5Config,
-    T5ForConditionalGeneration,
-)
+from transformers import BartConfig, BartForConditionalGeneration
 
 from digr_utils.gen.decode import CatalogTrie, constrained_beam_search, sequence_log_prob
 from digr_utils.gen.grpo import (
@@ -28,34 +23,11 @@ from digr_utils.gen.model import ModelConfig, build_model
 from digr_utils.gen.rollout import rollout, sample_sids
 from digr_utils.gen.vocab import NEXT, SidVocab
 
-VOCAB = 40
+VOCAB = 40  # the vocabulary of the tiny T5 in conftest.py (`model`, `catalog`, `users`)
 HAND = np.array([[5, 6, 10], [4, 6, 9], [4, 7, 9]])  # three items, D = 3
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=VOCAB, d_model=32, d_ff=64, num_layers=1, num_decoder_layers=1,
-                      num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    return T5ForConditionalGeneration(config).eval()
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    combos = np.array(list(itertools.product(range(4), range(4), range(3))))
-    picked = np.random.default_rng(0).choice(len(combos), size=30, replace=False)
-    return combos[picked] + np.array([4, 10, 20])
-
-
-@pytest.fixture(scope="module")
-def users():
-    ids = torch.as_tensor(np.random.default_rng(1).integers(2, VOCAB, size=(4, 9)))
-    mask = torch.ones_like(ids)
-    mask[3, 6:] = 0
-    return ids, mask
 
 
 # --- rewards ---------------------------------------------------------------------------------
