@@ -12,7 +12,7 @@ PRESET ?= tutorial
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit notebooks browser-test lab clean data checked-outputs
+.PHONY: install run test unit notebooks claims browser-test lab clean data checked-outputs
 
 install: $(STAMP)
 
@@ -35,10 +35,10 @@ run: install
 	done
 	@echo "Executed notebooks and figures are in build/"
 
-test: unit notebooks
+test: unit notebooks claims
 
 unit: install
-	DIGR_PRESET=ci $(PY) -m pytest tests --ignore=tests/browser
+	DIGR_PRESET=ci $(PY) -m pytest tests --ignore=tests/browser --ignore=tests/claims
 
 # notebook 08's explorer in headless Chromium (Debian's package, driven by Playwright)
 browser-test: install
@@ -50,6 +50,12 @@ browser-test: install
 notebooks: install
 	DIGR_PRESET=ci $(PY) -m pytest --nbval-lax --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(NOTEBOOKS)
+
+# the claims the notebooks' prose makes, against the figures the last notebook run recorded
+# (after `make run`: make claims CLAIMS_PRESET=tutorial)
+CLAIMS_PRESET ?= ci
+claims: install
+	DIGR_PRESET=$(CLAIMS_PRESET) $(PY) -m pytest -p no:cacheprovider tests/claims
 
 checked-outputs: install
 	DIGR_PRESET=ci $(PY) tests/refresh_checked_outputs.py $(NOTEBOOKS)
