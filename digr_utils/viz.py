@@ -1,15 +1,135 @@
 """Plots the notebooks share, so that a cell reads like a sentence and a figure looks the same
-wherever it appears. Every function returns its figure; :func:`save` also writes it to
+wherever it appears. Every function returns its figure (or axes); :func:`save` also writes it to
 ``$DIGR_FIGURES`` (``make run`` sets it to ``build/figures``).
+
+The course's one style lives here: :func:`use_style` (called once at the top of a notebook) sets
+font sizes, the colour cycle and the grid; :func:`barh` draws horizontal bars in reading order
+(the first row on top, its value written at the end); :func:`grouped_barh` does the same for a
+table whose columns are coloured series with a legend; :func:`rotate_ticks` and
+:func:`legend_outside` keep tick labels and legends off the data.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+
+#: The course's colours, in the order series take them: Okabe & Ito's palette, which stays
+#: distinguishable under the common colour-vision deficiencies and in greyscale print.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+           "#000000")
+
+#: Matplotlib settings :func:`use_style` applies: readable sizes at notebook width, a light grid
+#: behind the data, no top/right frame, figures saved trimmed.
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 120,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 9,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.6,
+}
+
+
+def use_style() -> None:
+    """Apply the course's style (:data:`STYLE`, :data:`PALETTE`) to every figure that follows."""
+    mpl.rcParams.update(STYLE)
+    mpl.rcParams["axes.prop_cycle"] = mpl.cycler(color=list(PALETTE))
+
+
+def colour(i: int) -> str:
+    """The ``i``-th course colour (wrapping round the palette)."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def rotate_ticks(ax: plt.Axes, axis: str = "x", rotation: float = 30) -> plt.Axes:
+    """Rotate ``ax``'s tick labels on ``axis`` so long names do not overlap; x labels are
+    right-aligned to their tick so each still points at its bar."""
+    labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    for label in labels:
+        label.set_rotation(rotation)
+        if axis == "x" and rotation:
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+    return ax
+
+
+def legend_outside(ax: plt.Axes, title: str | None = None, where: str = "right") -> plt.Axes:
+    """Put ``ax``'s legend beside the plot (``where="right"``) or under it (``"below"``), where
+    it cannot cover data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return ax
+    if where == "below":
+        ax.legend(handles, labels, title=title, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=min(len(labels), 3))
+    else:
+        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return ax
+
+
+def barh(values: Mapping[str, float], title: str, xlabel: str, ax: plt.Axes | None = None,
+         colour: str | Sequence[str] | None = None, fmt: str = ".3f",
+         xlim: tuple[float, float] | None = None) -> plt.Axes:
+    """Horizontal bars in reading order (the first key on top), each value written at the end of
+    its bar; for a handful of figures. ``colour`` is one colour or one per bar."""
+    names = [str(n) for n in values]
+    numbers = np.array([float(v) for v in values.values()], dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1))
+    shown = np.nan_to_num(numbers)
+    ax.barh(range(len(names)), shown, color=colour or PALETTE[0])
+    ax.set_yticks(range(len(names)), names)
+    for y, v in enumerate(numbers):
+        ax.text(0 if np.isnan(v) else v, y, f" {v:{fmt}}", va="center", fontsize=8)
+    ax.set_ylim(len(names) - 0.5, -0.5)  # first row on top
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    top = float(np.nanmax(shown)) if len(shown) else 0.0
+    low = min(0.0, float(np.nanmin(shown)) * 1.3) if len(shown) else 0.0
+    ax.set_xlim(*(xlim or (low, (top * 1.3) or 1)))
+    return ax
+
+
+def grouped_barh(table, title: str, xlabel: str, ax: plt.Axes | None = None,
+                 legend_title: str | None = None, fmt: str = ".3f") -> plt.Axes:
+    """One group of horizontal bars per row of ``table`` (a DataFrame), one coloured bar per
+    column, rows in reading order (first on top), values at the bar ends, legend beside."""
+    rows, cols = list(table.index), list(table.columns)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 0.32 * len(rows) * len(cols) + 1.2))
+    height = 0.8 / max(len(cols), 1)
+    for k, col in enumerate(cols):
+        ys = np.arange(len(rows)) + (k - (len(cols) - 1) / 2) * height
+        vals = table[col].to_numpy(dtype=float)
+        ax.barh(ys, np.nan_to_num(vals), height=height, color=colour(k), label=str(col))
+        for y, v in zip(ys, vals):
+            if not np.isnan(v):
+                ax.text(v, y, f" {v:{fmt}}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+    top = np.nanmax(table.to_numpy(dtype=float)) if table.size else 1.0
+    ax.set_xlim(0, (top * 1.25) or 1)
+    ax.set(xlabel=xlabel, title=title)
+    return legend_outside(ax, legend_title)
 
 
 def save(fig: plt.Figure, name: str) -> plt.Figure:
@@ -83,19 +203,10 @@ def scatter_by(coords: np.ndarray, labels: Sequence, ax: plt.Axes, title: str,
 
 
 def bar_table(values: dict[str, float], title: str, xlabel: str, ax: plt.Axes | None = None,
-              colour: str = "tab:blue") -> plt.Axes:
-    """Horizontal bars with their value written at the end: for a handful of figures."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.45 * len(values) + 1))
-    names = list(values)
-    ax.barh(names, [values[n] for n in names], color=colour)
-    for y, n in enumerate(names):
-        ax.text(values[n], y, f" {values[n]:.3f}", va="center", fontsize=9)
-    ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    ax.set_xlim(0, (max(values.values()) * 1.25 if values else 0) or 1)
-    return ax
+              colour: str = PALETTE[0]) -> plt.Axes:
+    """Horizontal bars with their value written at the end (the name earlier notebooks use for
+    :func:`barh`)."""
+    return barh(values, title, xlabel, ax=ax, colour=colour)
 
 
 def grader_curves(scores: dict[str, np.ndarray], labels: np.ndarray) -> plt.Figure:
@@ -178,7 +289,7 @@ def beam_search_steps(steps: Sequence["pd.DataFrame"], titles: Sequence[str] | N
         labels = list(step["prefix"])
         if titles is not None and "item" in step:
             labels = [f"{p}\n{titles[i][:28]}" for p, i in zip(labels, step["item"])]
-        ax.barh(range(len(step)), step["log_prob"], color="tab:blue")
+        ax.barh(range(len(step)), step["log_prob"], color=PALETTE[0])
         ax.set_yticks(range(len(step)), labels, fontsize=7)
         ax.invert_yaxis()
         ax.set(title=f"step {t + 1}: {len(step)} beams kept", xlabel="summed log-probability")
