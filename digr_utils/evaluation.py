@@ -17,7 +17,9 @@ import pandas as pd
 from digr_utils.config import Preset
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.interests.stage import InterestSource
-from digr_utils.metrics import DEFAULT_KS, ranking_metrics
+from digr_utils.io import read_json, write_json_atomic
+from digr_utils.gen.coldstart import SHARES
+from digr_utils.metrics import DEFAULT_KS, per_user_ndcg, ranking_metrics
 
 #: The paper's claimed NDCG@10 gain over the strongest of its 14 baselines (Beauty..Instruments).
 PAPER_NDCG10_GAIN = (0.077, 0.099)
@@ -34,20 +36,84 @@ class Scored:
     per_user: np.ndarray
     tuning: str
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """The results row it belongs to: (model, interests)."""
+        return self.model, self.interests
 
-def score(model, data: Data, which: str = "test") -> tuple[dict, np.ndarray]:
-    """Flat figures (``all/warm/new`` x HR/NDCG@5/10) and per-user NDCG@10 of ``model``."""
-    split = data.split
+
+def score_lists(topk: np.ndarray, split, which: str = "test") -> tuple[dict, np.ndarray]:
+    """Flat figures (``all/warm/new`` x HR/NDCG@5/10) and per-user NDCG@10 of ranked lists."""
     targets = split.targets(which)
-    topk = np.asarray(model.recommend(split.histories(which), max(DEFAULT_KS)))
+    topk = np.asarray(topk)
     is_new = split.target_is_new(which)
     figures = {}
     for group, rows in (("all", slice(None)), ("warm", ~is_new), ("new", is_new)):
         for metric, value in ranking_metrics(topk[rows], targets[rows]).items():
             figures[f"{group} {metric}"] = value
-    hits = topk[:, :10] == targets[:, None]
-    per_user = (hits / np.log2(np.arange(2, 12))).sum(axis=1)
-    return figures, per_user
+    return figures, per_user_ndcg(topk, targets, 10)
+
+
+def score(model, data: Data, which: str = "test") -> tuple[dict, np.ndarray]:
+    """:func:`score_lists` of ``model``'s top 10 for every ``which`` user."""
+    return score_lists(model.recommend(data.split.histories(which), max(DEFAULT_KS)), data.split, which)
+
+
+@dataclass
+class Lists:
+    """One model's ranked lists: validation ``users``' and every test user's, best first.
+    ``prefix`` (generative models: code levels before the suffix) lets new arrivals be slotted in."""
+
+    model: str
+    interests: str
+    users: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    prefix: np.ndarray | None = None
+    tuning: str = "defaults"
+
+
+def rank(model: str, interests: str, recommender, split, valid_users: np.ndarray | None = None,
+         k: int = 20, cache_key: str | None = None, tuning: str = "defaults") -> Lists:
+    """``recommender``'s top-``k`` lists for ``valid_users`` (default all) and every test user.
+
+    With ``cache_key`` (name the run and dataset, e.g. ``f"{data.key}-{run.key}"``) the lists are
+    kept under ``cache_dir("rankings")``, so a second evaluation of the same model costs nothing.
+    """
+    from digr_utils.runs import cache_dir, digest
+
+    users = np.arange(len(split.valid_target)) if valid_users is None else np.asarray(valid_users)
+
+    def lists(which: str, histories: list) -> np.ndarray:
+        if cache_key is None:
+            return np.asarray(recommender.recommend(histories, k))
+        tag = digest([int(u) for u in users]) if which == "valid" else "all"
+        path = cache_dir("rankings") / f"{cache_key}-{which}-{tag}-top{k}.npy"
+        if not path.exists():
+            np.save(path, np.asarray(recommender.recommend(histories, k)))
+        return np.load(path)
+
+    vocab = getattr(recommender, "vocab", None)
+    return Lists(model, interests, users, lists("valid", [split.valid_history[u] for u in users]),
+                 lists("test", split.test_history),
+                 None if vocab is None else vocab.codes[:, :-1], tuning)
+
+
+def score_ranked(lists: Lists, split, seed: int = 0, tolerance: float = 0.05,
+                 shares: Sequence[float] = SHARES) -> tuple[Scored, pd.DataFrame | None]:
+    """Test figures of ranked lists; a generative model's with the cold-start share the
+    validation rule picks (:func:`~digr_utils.gen.coldstart.sweep`), returned with the sweep."""
+    from digr_utils.gen.coldstart import slot_unseen, sweep
+
+    table, tuning, top = None, lists.tuning, lists.test[:, :max(DEFAULT_KS)]
+    if lists.prefix is not None:
+        unseen = split.train_counts == 0
+        share, table = sweep(lists.valid, split.valid_target[lists.users], lists.test,
+                             split.test_target, split.target_is_new("test"), lists.prefix,
+                             unseen, shares, tolerance)
+        top = slot_unseen(lists.test, lists.prefix, unseen, share, max(DEFAULT_KS))
+        tuning += f"; cold-start share {share:g}"
+    return Scored(lists.model, lists.interests, seed, *score_lists(top, split), tuning), table
 
 
 def sasrec_trials(trials: int, preset: Preset) -> list:
@@ -82,18 +148,28 @@ def _valid_ndcg(model, data: Data) -> float:
 def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (0,),
                     sources: Sequence[str] = ("none", "panel"), spec: DataSpec | None = None,
                     method: str = "rqvae", trials: int = 1, cold_start: bool = True,
-                    progress: bool = False) -> list[Scored]:
-    """Popularity, SASRec and one generative model per interest source (``none`` = TIGER), each
-    seed a whole pipeline; every learned model gets ``trials`` settings tried on validation."""
+                    grpo: bool = True, progress: bool = False) -> list[Scored]:
+    """Popularity, SASRec and, per interest source, the SFT model (``none`` = TIGER) and, for
+    mined sources with ``grpo``, SFT + GRPO with the interest-aware reward; each seed a whole
+    pipeline, every learned model given ``trials`` settings tried on validation."""
     from digr_utils.baselines.popularity import Popularity
     from digr_utils.baselines.stage import train_sasrec
     from digr_utils.gen.coldstart import ColdStartRecommender, choose_share
+    from digr_utils.gen.grpo_stage import run_grpo
     from digr_utils.gen.stage import run_sft
 
     p = as_preset(preset)
     data = load_data(p, spec)
     out = []
     figures, per_user = score(Popularity().fit(data.split), data)
+
+    def generative(row: str, source: InterestSource, model, seed: int, note: str) -> Scored:
+        if cold_start:
+            share, _ = choose_share(model, data.split)
+            model = ColdStartRecommender(model, data.split.train_counts == 0, share)
+            note += f"; cold-start share {share:g}"
+        return Scored(row, source.description, seed, *score(model, data), note)
+
     for seed in seeds:
         out.append(Scored("Popularity", "—", seed, figures, per_user, "none"))
         sasrec, v = _best([train_sasrec(data, cfg, seed, max_len=p.max_history)[0]
@@ -105,14 +181,19 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
             runs = [run_sft(p, source, method, seed=seed, spec=spec, progress=progress, **o)
                     for o in sft_trials(trials)]
             sft, v = _best(runs, lambda r: r.figures["valid all NDCG@10"])
-            model, note = sft.recommender, f"best of {trials} on validation (NDCG@10 {v:.4f})"
-            if cold_start:
-                share, _ = choose_share(model, data.split)
-                model = ColdStartRecommender(model, data.split.train_counts == 0, share)
-                note += f"; cold-start share {share:g}"
-            row = "TIGER (shallow IDs, SFT)" if name == "none" else "DeepInterestGR SFT (deep IDs)"
-            out.append(Scored(row, source.description, seed, *score(model, data), note))
+            note = f"best of {trials} on validation (NDCG@10 {v:.4f})"
+            row = "TIGER (shallow IDs, SFT)" if name == "none" else DEEP_SFT
+            out.append(generative(row, source, sft.recommender, seed, note))
+            if grpo and source.mined:
+                refined = run_grpo(p, source, method, seed=seed, spec=spec, progress=progress)
+                out.append(generative(DEEP_GRPO, source, refined.recommender, seed,
+                                      "GRPO on the default SFT model, settings of benchmarks/grpo_tuning.py"))
     return out
+
+
+#: The rows of the full method, after stage 1 and after stage 2.
+DEEP_SFT = "DeepInterestGR (deep IDs, SFT)"
+DEEP_GRPO = "DeepInterestGR (deep IDs, SFT + GRPO)"
 
 
 def results_table(scored: Sequence[Scored], columns: Sequence[str] = (
@@ -129,7 +210,7 @@ def results_table(scored: Sequence[Scored], columns: Sequence[str] = (
     for c in columns:
         table.insert(table.columns.get_loc(c) + 1, f"{c} std", std[c])
     table["seeds"] = groups["seed"].count()
-    table["tuning"] = [next(s.tuning for s in scored if (s.model, s.interests) == k)
+    table["tuning"] = [next(s.tuning for s in scored if s.key == k)
                        for k in table.index]
     baseline = strongest_baseline(scored)
     table[f"p vs {baseline}"] = [paired_p(scored, k, baseline) for k in table.index]
@@ -147,7 +228,7 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
 
 def strongest_baseline(scored: Sequence[Scored]) -> str:
     """The baseline (no mined interests) with the best mean test NDCG@10."""
-    means = {}
+    means: dict[str, list[float]] = {}
     for s in scored:
         if s.model.startswith("DeepInterestGR"):
             continue
@@ -160,7 +241,7 @@ def paired_p(scored: Sequence[Scored], key: tuple[str, str], baseline: str) -> f
     seed and user) of row ``key`` against ``baseline``; NaN for the baseline itself."""
     from scipy.stats import wilcoxon
 
-    ours = {s.seed: s.per_user for s in scored if (s.model, s.interests) == key}
+    ours = {s.seed: s.per_user for s in scored if s.key == tuple(key)}
     theirs = {s.seed: s.per_user for s in scored if s.model == baseline}
     if key[0] == baseline or not set(ours) & set(theirs):
         return float("nan")
@@ -171,30 +252,107 @@ def paired_p(scored: Sequence[Scored], key: tuple[str, str], baseline: str) -> f
     return float(wilcoxon(a, b).pvalue)
 
 
-def relative_gain(scored: Sequence[Scored], model: str, baseline: str,
+def relative_gain(scored: Sequence[Scored], key: tuple[str, str], baseline: str,
                   metric: str = "all NDCG@10") -> float:
-    """Mean ``metric`` of ``model`` over the baseline's, minus one (0.08 = +8 %)."""
-    def mean(name):
-        return float(np.mean([s.figures[metric] for s in scored if s.model == name]))
-    return mean(model) / mean(baseline) - 1.0
+    """Mean ``metric`` of row ``key`` (model, interests) over the baseline's, minus one (0.08 = +8 %)."""
+    ours = np.mean([s.figures[metric] for s in scored if s.key == tuple(key)])
+    theirs = np.mean([s.figures[metric] for s in scored if s.model == baseline])
+    return float(ours / theirs - 1.0)
 
 
 def evaluate_stage(preset: str | Preset | None = None, seeds: Sequence[int] = (0,),
                    sources: Sequence[str] = ("none", "panel"), spec: DataSpec | None = None,
                    method: str = "rqvae", trials: int = 1, progress: bool = True) -> dict:
-    """``digr evaluate``: the results table as JSON (one row per model, interests named)."""
+    """``digr evaluate``: the results table as JSON (one row per model, interests named), kept
+    as an ``evaluate`` run so notebook 07 can show it (:func:`load_evaluation`)."""
+    from digr_utils.runs import open_run
+
+    data = load_data(preset, spec)
+    run = open_run(data.key, "evaluate", _recipe(seeds, sources, method, trials),
+                   f"evaluate-{'-'.join(sources)}")
     scored = evaluate_models(preset, seeds, sources, spec, method, trials, progress=progress)
     table = results_table(scored)
     print(formatted(table).to_string())
     baseline = strongest_baseline(scored)
-    gains = {}
-    if any(s.model.startswith("DeepInterestGR") for s in scored):
-        gains = {"deep_ndcg10_gain_vs_strongest": round(relative_gain(
-                     scored, "DeepInterestGR SFT (deep IDs)", baseline), 4),
-                 "paper_claimed_ndcg10_gain": list(PAPER_NDCG10_GAIN)}
-    return {"dataset": load_data(preset, spec).key, "seeds": list(seeds), "trials": trials,
-            "strongest_baseline": baseline, **gains,
-            "rows": [{"model": m, "interests": i,
-                      **{k: None if isinstance(v, float) and np.isnan(v) else v
-                         for k, v in row.items()}}
-                     for (m, i), row in table.to_dict(orient="index").items()]}
+    gains = {f"{m} · {i} NDCG@10 gain vs {baseline}": round(relative_gain(scored, (m, i), baseline), 4)
+             for m, i in table.index if m.startswith("DeepInterestGR")}
+    write_json_atomic(run.path("scored.json"), [
+        {"model": x.model, "interests": x.interests, "seed": x.seed, "figures": x.figures,
+         "tuning": x.tuning} for x in scored])
+    np.save(run.path("per_user.npy"), np.stack([x.per_user for x in scored]))
+    return run.save_metrics({
+        "dataset": data.key, "seeds": list(seeds), "trials": trials, "strongest_baseline": baseline,
+        **gains, "paper_claimed_ndcg10_gain": list(PAPER_NDCG10_GAIN),
+        "rows": [{"model": m, "interests": i,
+                  **{k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()}}
+                 for (m, i), row in table.to_dict(orient="index").items()]})
+
+
+def _recipe(seeds: Sequence[int], sources: Sequence[str], method: str, trials: int) -> dict:
+    return {"seeds": sorted(int(s) for s in seeds), "sources": list(sources), "method": method,
+            "trials": trials, "cold_start": True, "grpo": True}
+
+
+def load_evaluation(data: Data, seeds: Sequence[int] = (0, 1, 2),
+                    sources: Sequence[str] = ("none", "panel"), method: str = "rqvae",
+                    trials: int = 1) -> list[Scored] | None:
+    """The per-seed rows a finished ``digr evaluate`` with these settings saved on ``data``, or
+    None when that command has not run (it is never started from here)."""
+    from digr_utils.runs import index, load_run
+
+    runs = index()
+    for folder in runs[(runs["stage"] == "evaluate") & runs["finished"]
+                       & (runs["dataset"] == data.key)]["folder"]:
+        run = load_run(folder)
+        if run.recipe == _recipe(seeds, sources, method, trials):
+            rows, per_user = read_json(run.path("scored.json")), np.load(run.path("per_user.npy"))
+            return [Scored(r["model"], r["interests"], r["seed"], r["figures"], u, r["tuning"])
+                    for r, u in zip(rows, per_user)]
+    return None
+
+
+def user_groups(data: Data, which: str = "test", head: float = 0.2) -> pd.DataFrame:
+    """One row per user: ``history`` (short or long, split at the median length), ``motives``
+    (one or several hidden motives; the bundled shop only) and ``target`` (a popular item, the
+    top ``head`` of the catalogue by training purchases, a long-tail item, or a new arrival)."""
+    split = data.split
+    length = np.array([len(h) for h in split.histories(which)])
+    cut = int(np.median(length))
+    counts = split.train_counts
+    popular = counts >= np.quantile(counts[counts > 0], 1 - head)
+    target = split.targets(which)
+    out = pd.DataFrame({
+        "history": np.where(length <= cut, f"short (≤ {cut} items)", f"long (> {cut} items)"),
+        "target": np.select([split.target_is_new(which), popular[target]],
+                            ["new arrival", f"popular (top {head:.0%})"], "long tail")})
+    if data.shop is not None:
+        n = np.array([len(m) for m in data.shop.user_motives])
+        out.insert(1, "motives", np.where(n > 1, "several motives", "one motive"))
+    return out.rename_axis("user")
+
+
+def per_user_frame(scored: Sequence[Scored], groups: pd.DataFrame) -> pd.DataFrame:
+    """Long form for breakdowns and error bars: one row per (row, seed, user) with the user's
+    NDCG@10 and the columns of ``groups`` (:func:`user_groups`)."""
+    return pd.concat([groups.reset_index().assign(model=s.model, interests=s.interests,
+                                                  seed=s.seed, **{"NDCG@10": s.per_user})
+                      for s in scored], ignore_index=True)
+
+
+def plot_bars(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=None,
+              errorbar=("ci", 95), n_boot: int = 1000, seed: int = 0, title: str = "",
+              legend_title: str | None = None):
+    """A seaborn bar plot with error bars (95 % bootstrap by default; ``"sd"`` over seeds),
+    categories in the order they first appear, the legend beside the axes; returns the axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    ax = ax or plt.subplots(figsize=(9, 3.5))[1]
+    sns.barplot(data=frame, x=x, y=y, hue=hue, order=list(dict.fromkeys(frame[x])),
+                hue_order=None if hue is None else list(dict.fromkeys(frame[hue])),
+                errorbar=errorbar, n_boot=n_boot, seed=seed, ax=ax)
+    ax.set(title=title, xlabel="", ylabel=y)
+    if hue is not None:
+        ax.legend(title=legend_title or hue, fontsize=8, title_fontsize=8,
+                  bbox_to_anchor=(1.01, 1), loc="upper left")
+    return ax

@@ -63,6 +63,30 @@ def _check_no_repeats(topk: np.ndarray) -> None:
                      "list: drop the repeats and pad a short list with -1")
 
 
+def per_user_ndcg(topk: np.ndarray, targets: np.ndarray, k: int = 10) -> np.ndarray:
+    """Each user's NDCG@k (1/log2(rank+1) at the target's rank, 0 if missing): the numbers a
+    paired test compares user by user, and whose mean is :func:`ndcg`."""
+    hits = _hits(topk, targets, k)
+    return (hits / np.log2(np.arange(2, k + 2))).sum(axis=1)
+
+
+def paired_test(a: np.ndarray, b: np.ndarray) -> dict:
+    """Two paired per-user scores compared: mean difference, users where ``a`` wins / loses, the
+    two-sided Wilcoxon signed-rank p-value (ties dropped) and the exact sign-test p-value."""
+    from scipy.stats import binomtest, wilcoxon
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores need one value per user on both sides: {a.shape} vs {b.shape}")
+    diff = a - b
+    wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
+    untied = wins + losses
+    return {"mean difference": float(diff.mean()) if len(diff) else 0.0,
+            "wins": wins, "losses": losses,
+            "wilcoxon p": float(wilcoxon(a, b).pvalue) if untied else 1.0,
+            "sign p": float(binomtest(wins, untied).pvalue) if untied else 1.0}
+
+
 def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks: Sequence[int] = DEFAULT_KS) -> dict:
     """``{"HR@5": …, "NDCG@5": …, "HR@10": …, …}`` for one set of users."""
     out = {}

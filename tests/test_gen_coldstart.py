@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from digr_utils.gen.coldstart import ColdStartRecommender, choose_share, prefix_depth
+from digr_utils.gen.coldstart import (ColdStartRecommender, choose_share, pick_share, prefix_depth,
+                                     slot_unseen, sweep)
 from digr_utils.gen.model import ModelConfig, build_model
 from digr_utils.gen.recommender import GenerativeRecommender
 from digr_utils.gen.vocab import SidVocab
@@ -59,16 +60,47 @@ def test_bad_arguments_are_named(base):
         ColdStartRecommender(base, UNSEEN, 1.5)
 
 
-def test_choose_share_keeps_the_warm_cost_within_the_tolerance(base, monkeypatch):
-    from digr_utils.gen import coldstart
+def test_pick_share_keeps_the_warm_cost_within_the_tolerance():
+    scores = {0.0: 0.20, 0.1: 0.195, 0.2: 0.185, 0.3: 0.15}
+    assert pick_share(scores, tolerance=0.05) == 0.1  # 0.185 < 0.95 x 0.20 = 0.19
+    assert pick_share(scores, tolerance=0.0) == 0.0
+    assert pick_share(scores, tolerance=0.3) == 0.3  # 0.15 >= 0.7 x 0.20 = 0.14
+    assert pick_share({0.0: 0.0, 0.5: 0.0}) == 0.5  # nothing to lose: the largest share
 
-    fake = {0.0: 0.20, 0.1: 0.195, 0.2: 0.185, 0.3: 0.15}
-    monkeypatch.setattr(coldstart, "ColdStartRecommender", lambda b, u, s: s)
-    monkeypatch.setattr("digr_utils.metrics.evaluate",
-                        lambda share, split, which: {"all": {"NDCG@10": fake[share]}})
+
+def test_slot_unseen_drops_unseen_beams_and_pads():
+    prefix = CODES[:, :-1]
+    # the model ranked unseen item 5 second: it is dropped, and share 0 leaves the warm order
+    ranked = np.array([[2, 5, 0, -1]])
+    np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.0, 4), [[2, 0, -1, -1]])
+    # share 0.5 of 4 = 2 slots: item 5 (level 1 with item 2) after 2, item 4 (two levels) after 0
+    np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.5, 4), [[2, 5, 0, 4]])
+
+
+def test_sweep_scores_every_share_from_one_list():
+    prefix = CODES[:, :-1]
+    valid = np.array([[0, 1, 2, 3], [2, 3, 0, 1]])
+    test = np.array([[0, 1, 2, 3], [2, 3, 0, 1]])
+    # user 0's target is warm item 3 (rank 4); user 1's is new item 5, under item 2's level-1 code
+    chosen, table = sweep(valid, np.array([0, 2]), test, np.array([3, 5]), np.array([False, True]),
+                          prefix, UNSEEN, shares=(0.0, 0.25, 0.5), tolerance=0.05, k=4)
+    # one slot goes to the deeper match (item 4, two levels with item 0), two reach item 5 too
+    assert table["test new HR@4"].tolist() == [0.0, 0.0, 1.0]
+    # validation targets sit at rank 1 under every share, so every share is free: the largest wins
+    assert chosen == 0.5 and table["chosen"].tolist() == [False, False, True]
+    # with a slot, user 0's list is 0, 4, 1, 2: warm item 3 falls out of the top 4
+    assert table["test warm HR@4"].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_choose_share_ranks_validation_once(base, monkeypatch):
+    calls = []
+    real = base.recommend
+    monkeypatch.setattr(base, "recommend", lambda h, k: calls.append(k) or real(h, k))
 
     class Split:
-        train_counts = np.array([3, 1, 0])
+        train_counts = np.array([3, 1, 2, 1, 0, 0])
+        valid_history = [np.array([0, 1]), np.array([2])]
+        valid_target = np.array([0, 3])
 
-    share, scores = choose_share(base, Split(), shares=tuple(fake), tolerance=0.05)
-    assert share == 0.1 and scores == fake  # 0.185 < 0.95 x 0.20 = 0.19
+    share, scores = choose_share(base, Split(), shares=(0.0, 0.1, 0.2))
+    assert len(calls) == 1 and set(scores) == {0.0, 0.1, 0.2} and share in scores

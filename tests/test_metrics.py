@@ -11,6 +11,8 @@ from digr_utils.metrics import (
     hit_rate,
     intra_list_diversity,
     ndcg,
+    paired_test,
+    per_user_ndcg,
     ranking_metrics,
 )
 
@@ -142,3 +144,22 @@ def test_evaluate_names_the_users_row_not_the_subsets():
     model = _FixedLists([[3, 0, 1], [0, 5, 1], [2, 2, 3]])
     with pytest.raises(ValueError, match="ranked list 2 holds item 2"):
         evaluate(model, _split(), ks=(1, 2))
+
+
+def test_per_user_ndcg_by_hand():
+    topk = np.array([[3, 1, 2], [0, 1, 2], [2, 0, 1]])
+    got = per_user_ndcg(topk, np.array([3, 2, 9]), k=3)
+    np.testing.assert_allclose(got, [1.0, 1 / np.log2(4), 0.0])
+    assert got.mean() == pytest.approx(ndcg(topk, np.array([3, 2, 9]), 3))
+
+
+def test_paired_test_counts_wins_and_gives_the_sign_test():
+    a = np.array([1.0, 0.5, 0.0, 0.2, 0.3])
+    b = np.array([0.0, 0.5, 0.1, 0.0, 0.0])
+    out = paired_test(a, b)
+    assert (out["wins"], out["losses"]) == (3, 1)  # one tie dropped
+    assert out["sign p"] == pytest.approx(0.625)  # P(3 or more of 4 heads, two-sided) = 10/16
+    assert out["mean difference"] == pytest.approx(0.28)  # (1 + 0 - 0.1 + 0.2 + 0.3) / 5
+    assert paired_test(a, a)["wilcoxon p"] == 1.0
+    with pytest.raises(ValueError, match="one value per user"):
+        paired_test(a, b[:3])

@@ -2,11 +2,15 @@
 
 A new arrival never appears as a training target, so a generative model trained by SFT never
 writes its ID. But its ID comes from its content like every item's, so it shares code prefixes
-with warm items of the same kind. Here the model ranks warm items by constrained beam search;
-then every unseen item is matched to the generated beams by its code prefix (the deepest shared
-prefix, levels before the collision suffix), and up to a share ``share`` of the top-K is given
-to the best-matched unseen items, each placed right after the beam whose prefix it shares.
-``share`` is chosen on validation (:func:`choose_share`); ``share=0`` is the plain warm ranking.
+with warm items of the same kind. Here the model ranks items by constrained beam search and the
+unseen items are dropped from its list (it gives them almost no probability anyway); then every
+unseen item is matched to the remaining beams by its code prefix (the deepest shared prefix,
+levels before the collision suffix), and up to a share ``share`` of the top-K is given to the
+best-matched unseen items, each placed right after the beam whose prefix it shares. ``share`` is
+chosen on validation (:func:`choose_share`); ``share=0`` is the plain warm ranking.
+
+Because the slots are merged into a ranked list after the search, one search serves every share:
+:func:`sweep` scores a whole grid of shares from the lists of one validation and one test search.
 """
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
-from digr_utils.gen.decode import BeamSettings, CatalogTrie, recommend
-from digr_utils.gen.data import history_tensors
+#: The shares of the top-K tried on validation (the grid :func:`choose_share` picks from).
+SHARES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 class ColdStartRecommender:
@@ -32,42 +37,48 @@ class ColdStartRecommender:
             raise ValueError(f"ColdStartRecommender: share={share}; choose a share of the list "
                              "between 0 and 1")
         self.base, self.unseen, self.share, self.min_depth = base, unseen, share, min_depth
-        self.warm = np.flatnonzero(~unseen)
-        self.new = np.flatnonzero(unseen)
-        self._trie = CatalogTrie(base.vocab.item_tokens()[self.warm], base.vocab.vocab_size,
-                                 base.device)
-        self._prefix = base.vocab.codes[:, :-1]  # code levels before the collision suffix
+        self.prefix = base.vocab.codes[:, :-1]  # code levels before the collision suffix
 
     def recommend(self, histories: Sequence[np.ndarray], k: int) -> np.ndarray:
         """An ``(n, k)`` array of item positions: warm beams with unseen items slotted in."""
-        b = self.base
-        input_ids, mask = history_tensors(histories, b.vocab, b.max_history)
-        beams = max(b.beams, k)
-        settings = BeamSettings(beams=beams, top_k=beams, batch_size=b.batch_size)
-        rows = recommend(b.model, input_ids, mask, self._trie, settings, b.device)
-        warm = np.where(rows >= 0, self.warm[np.clip(rows, 0, None)], -1)
-        slots = math.floor(self.share * k + 1e-9)
-        if not slots or not len(self.new):
-            return warm[:, :k]
-        return np.stack([self._merge(row, k, slots) for row in warm])
+        ranked = self.base.recommend(histories, max(self.base.beams, k))
+        return slot_unseen(ranked, self.prefix, self.unseen, self.share, k, self.min_depth)
 
-    def _merge(self, beams: np.ndarray, k: int, slots: int) -> np.ndarray:
-        """One user's list: each beam, then the unseen items matched to it (best ``slots``)."""
-        valid = beams[beams >= 0]
-        depth = prefix_depth(self._prefix[valid], self._prefix[self.new])  # (beams, new)
-        best_beam = np.argmax(depth, axis=0)  # first (highest-ranked) beam among the deepest
-        best_depth = depth[best_beam, np.arange(len(self.new))]
-        keep = np.flatnonzero(best_depth >= self.min_depth)
-        order = keep[np.lexsort((best_beam[keep], -best_depth[keep]))][:slots]
-        after = {}
-        for j in order:
-            after.setdefault(int(best_beam[j]), []).append(int(self.new[j]))
-        out = []
-        for rank, item in enumerate(valid):
-            out.append(int(item))
-            out.extend(after.get(rank, []))
-        out = out[:k]
-        return np.array(out + [-1] * (k - len(out)), dtype=np.int64)
+
+def slot_unseen(ranked: np.ndarray, prefix: np.ndarray, unseen: np.ndarray, share: float,
+                k: int, min_depth: int = 1) -> np.ndarray:
+    """``(n, k)`` lists: each row of ``ranked`` without its unseen items, with up to
+    ``floor(share * k)`` unseen items slotted in, each right after the highest-ranked beam with
+    which it shares the deepest code prefix (at least ``min_depth`` levels); -1 pads."""
+    ranked = np.asarray(ranked)
+    unseen = np.asarray(unseen, dtype=bool)
+    new = np.flatnonzero(unseen)
+    slots = math.floor(share * k + 1e-9)
+    rows = []
+    for row in ranked:
+        warm = row[(row >= 0) & ~unseen[np.clip(row, 0, None)]]
+        out = _merge(warm, prefix, new, slots, min_depth) if slots and len(new) and len(warm) \
+            else warm.tolist()
+        rows.append(out[:k] + [-1] * (k - len(out[:k])))
+    return np.array(rows, dtype=np.int64).reshape(len(ranked), k)
+
+
+def _merge(warm: np.ndarray, prefix: np.ndarray, new: np.ndarray, slots: int,
+           min_depth: int) -> list[int]:
+    """One user's list: each warm beam, then the unseen items matched to it (best ``slots``)."""
+    depth = prefix_depth(prefix[warm], prefix[new])  # (beams, new)
+    best_beam = np.argmax(depth, axis=0)  # first (highest-ranked) beam among the deepest
+    best_depth = depth[best_beam, np.arange(len(new))]
+    keep = np.flatnonzero(best_depth >= min_depth)
+    order = keep[np.lexsort((best_beam[keep], -best_depth[keep]))][:slots]
+    after: dict[int, list[int]] = {}
+    for j in order:
+        after.setdefault(int(best_beam[j]), []).append(int(new[j]))
+    out = []
+    for rank, item in enumerate(warm):
+        out.append(int(item))
+        out.extend(after.get(rank, []))
+    return out
 
 
 def prefix_depth(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -76,19 +87,50 @@ def prefix_depth(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.cumprod(equal, axis=2).sum(axis=2)
 
 
-def choose_share(base, split, shares: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
-                 tolerance: float = 0.05, metric: str = "NDCG@10") -> tuple[float, dict[float, float]]:
-    """The largest share of the list that unseen items may take while the validation ``metric``
-    stays within ``tolerance`` (relative) of the plain warm ranking; and each share's score.
+def pick_share(valid_scores: dict[float, float], tolerance: float = 0.05) -> float:
+    """The validation rule: the largest share whose validation score stays within ``tolerance``
+    (relative) of the plain warm ranking's (the smallest share's)."""
+    floor = (1 - tolerance) * valid_scores[min(valid_scores)]
+    return max(s for s, v in valid_scores.items() if v >= floor)
+
+
+def choose_share(base, split, shares: Sequence[float] = SHARES, tolerance: float = 0.05,
+                 users: np.ndarray | None = None) -> tuple[float, dict[float, float]]:
+    """The share :func:`pick_share` picks from validation NDCG@10 of ``base`` on ``users``
+    (default: every validation user), and each share's score; one beam search serves them all.
 
     New arrivals are only ever test targets, so validation cannot reward reaching them: it can
     only measure what their slots cost the warm targets. The rule spends that cost up to a
     budget chosen in advance, and never looks at the test split.
     """
-    from digr_utils.metrics import evaluate
+    from digr_utils.metrics import ndcg
 
-    unseen = split.train_counts == 0
-    scores = {s: evaluate(ColdStartRecommender(base, unseen, s), split, "valid")["all"][metric]
+    users = np.arange(len(split.valid_target)) if users is None else np.asarray(users)
+    ranked = base.recommend([split.valid_history[u] for u in users], max(base.beams, 10))
+    prefix, unseen = base.vocab.codes[:, :-1], split.train_counts == 0
+    scores = {s: ndcg(slot_unseen(ranked, prefix, unseen, s, 10), split.valid_target[users], 10)
               for s in sorted(shares)}
-    floor = (1 - tolerance) * scores[min(scores)]
-    return max(s for s, v in scores.items() if v >= floor), scores
+    return pick_share(scores, tolerance), scores
+
+
+def sweep(valid: np.ndarray, valid_targets: np.ndarray, test: np.ndarray,
+          test_targets: np.ndarray, test_is_new: np.ndarray, prefix: np.ndarray,
+          unseen: np.ndarray, shares: Sequence[float] = SHARES, tolerance: float = 0.05,
+          k: int = 10) -> tuple[float, pd.DataFrame]:
+    """Every share scored from one model's ranked validation and test lists: validation
+    NDCG@k (what the rule reads) and test HR@k / NDCG@k on warm and new targets (what it costs
+    and buys); with the share the rule picks, never looking at test."""
+    from digr_utils.metrics import hit_rate, ndcg
+
+    test_is_new = np.asarray(test_is_new, dtype=bool)
+    rows = {}
+    for s in sorted(shares):
+        v = slot_unseen(valid, prefix, unseen, s, k)
+        t = slot_unseen(test, prefix, unseen, s, k)
+        rows[s] = {f"valid NDCG@{k}": ndcg(v, valid_targets, k)}
+        for group, m in (("warm", ~test_is_new), ("new", test_is_new)):
+            rows[s][f"test {group} HR@{k}"] = hit_rate(t[m], test_targets[m], k)
+            rows[s][f"test {group} NDCG@{k}"] = ndcg(t[m], test_targets[m], k)
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("share")
+    chosen = pick_share(table[f"valid NDCG@{k}"].to_dict(), tolerance)
+    return chosen, table.assign(chosen=table.index == chosen)
