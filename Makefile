@@ -12,7 +12,7 @@ PRESET ?= tutorial
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit notebooks claims browser-test lab clean data checked-outputs
+.PHONY: install run test unit notebooks claims browser-test lab clean data checked-outputs student
 
 install: $(STAMP)
 
@@ -59,6 +59,11 @@ claims: install
 
 checked-outputs: install
 	DIGR_PRESET=ci $(PY) tests/refresh_checked_outputs.py $(NOTEBOOKS)
+
+# student copies of every notebook, worked solutions and outputs removed (docs/instructors.md)
+STUDENT ?= build/student
+student: install
+	$(PY) scripts/make_student.py --out $(STUDENT) $(NOTEBOOKS)
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/
