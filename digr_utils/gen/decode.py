@@ -21,6 +21,7 @@ from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from digr_utils.config import pick_device
+from digr_utils.gen.causal import CausalSidLM, left_align
 from digr_utils.progress import progress_bar
 
 _NEG_INF = float("-inf")
@@ -101,6 +102,12 @@ class CatalogTrie:
         return mask
 
 
+#: Memory one beam-search batch may fill where the device reports no free figure (the CPU).
+CPU_BEAM_BYTES = 2 * 2**30
+#: The most users per batch: on a CPU 32 to 256 are about as fast; a GPU wants thousands.
+MAX_BEAM_USERS = {"cpu": 256, "cuda": 4096}
+
+
 @dataclass
 class BeamSettings:
     """How :func:`recommend` searches: ``beams`` kept per step, ``top_k`` returned per user.
@@ -108,17 +115,55 @@ class BeamSettings:
     A batch holds ``batch_size x beams`` decoder rows. On T5 they share their user's
     cross-attention keys and values: about 80 MB in float32 at 256 users, 20 beams, 80 input
     tokens, d_model 128 and 2 decoder layers (other models copy them per beam: 840 MB).
-    Batches of 32 to 256 users are about as fast on a CPU.
+    ``batch_size=None`` sizes batches to the memory free (:func:`beam_batch_size`).
     """
 
     beams: int = 20
     top_k: int = 10
-    batch_size: int = 256
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         _check_beams("BeamSettings", self.beams, self.top_k)
-        if self.batch_size < 1:
-            raise ValueError(f"BeamSettings: batch_size={self.batch_size}; use at least 1")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"BeamSettings: batch_size={self.batch_size}; use at least 1 "
+                             "(or None to size batches to the free memory)")
+
+
+def beam_batch_size(model, beams: int, prompt_length: int, depth: int,
+                    device: str | torch.device, free_bytes: int | None = None) -> int:
+    """Users per beam-search batch whose working memory fits in half of ``free_bytes``
+    (default: CUDA's free memory, :data:`CPU_BEAM_BYTES` elsewhere), between 1 and
+    :data:`MAX_BEAM_USERS` of the device type."""
+    device = torch.device(device)
+    if free_bytes is None:
+        free_bytes = (torch.cuda.mem_get_info(device)[0] if device.type == "cuda"
+                      else CPU_BEAM_BYTES)
+    per_user = _beam_bytes_per_user(model, beams, prompt_length, depth,
+                                    element=2 if device.type == "cuda" else 4)
+    cap = MAX_BEAM_USERS.get(device.type, MAX_BEAM_USERS["cpu"])
+    return int(max(1, min(cap, free_bytes // 2 // per_user)))
+
+
+def _beam_bytes_per_user(model, beams: int, prompt: int, depth: int, element: int) -> int:
+    """Peak bytes one user adds to a beam search: keys/values, one layer's activations over
+    the prompt, and the float32 scores over the vocabulary (logits, log-softmax, candidates)."""
+    scores = 4 * 4 * beams * model.config.vocab_size
+    if isinstance(model, CausalSidLM):
+        c = model.decoder.config
+        heads = c.num_attention_heads
+        kv = 2 * c.num_hidden_layers * getattr(c, "num_key_value_heads", heads) * (
+            getattr(c, "head_dim", None) or c.hidden_size // heads)
+        rows = beams * (prompt + depth)  # every beam holds its own copy of the prompt
+        activations = prompt * (c.intermediate_size + 4 * c.hidden_size + heads * prompt)
+    else:
+        c = model.config
+        width = getattr(c, "d_model", None) or c.hidden_size
+        layers = getattr(c, "num_decoder_layers", None) or c.decoder_layers
+        kv = 2 * layers * width
+        shared = isinstance(model, T5ForConditionalGeneration)
+        rows = prompt * (1 if shared else beams) + 1 + (depth - 1) * beams
+        activations = prompt * (getattr(c, "d_ff", 4 * width) + 4 * width)
+    return element * (kv * rows + activations) + scores
 
 
 def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -167,6 +212,8 @@ def step_decoder(model, hidden: torch.Tensor, attention_mask: torch.Tensor, dept
     """
     if isinstance(model, T5ForConditionalGeneration):
         return _T5Decoder(model, hidden, attention_mask, depth, rows)
+    if isinstance(model, CausalSidLM):
+        return _CausalDecoder(model, hidden, attention_mask)
     return _CachedDecoder(model, hidden, attention_mask)
 
 
@@ -179,6 +226,10 @@ def teacher_forced_logits(model, hidden: torch.Tensor, attention_mask: torch.Ten
     n_users, group, length = inputs.shape
     if isinstance(model, T5ForConditionalGeneration):
         return _T5Decoder(model, hidden, attention_mask, length, 1).teacher_forced(inputs)
+    if isinstance(model, CausalSidLM):  # ``hidden`` is the prompt: re-read once per sequence
+        return model.answer_logits(hidden.repeat_interleave(group, dim=0),
+                                   attention_mask.repeat_interleave(group, dim=0),
+                                   inputs.flatten(0, 1)).unflatten(0, (n_users, group))
     logits = model(encoder_outputs=(hidden.repeat_interleave(group, dim=0),),
                    attention_mask=attention_mask.repeat_interleave(group, dim=0),
                    decoder_input_ids=inputs.flatten(0, 1), use_cache=False).logits
@@ -190,7 +241,8 @@ def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie
               progress: bool = False) -> np.ndarray:
     """Top ``settings.top_k`` catalog items per user, an ``(n_users, top_k)`` int64 array.
 
-    Users go in batches of ``settings.batch_size`` (inputs may stay on the CPU); ``device`` is
+    Users go in batches of ``settings.batch_size`` (None: sized to the free memory; inputs
+    may stay on the CPU); ``device`` is
     where to run, the model moved there if needed (default: where the model is). bf16 autocast
     on CUDA only. -1 pads users with fewer reachable items than ``top_k``. Inputs go to the
     device and results come back in one transfer each, so batches queue up without a host sync.
@@ -203,10 +255,11 @@ def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
+    size = settings.batch_size or beam_batch_size(model, settings.beams, input_ids.shape[1],
+                                                  trie.depth, device)
     out = []
-    for lo in progress_bar(range(0, len(input_ids), settings.batch_size), enabled=progress,
-                           desc="beam search"):
-        batch = slice(lo, lo + settings.batch_size)
+    for lo in progress_bar(range(0, len(input_ids), size), enabled=progress, desc="beam search"):
+        batch = slice(lo, lo + size)
         with autocast:
             items, _ = constrained_beam_search(model, input_ids[batch], attention_mask[batch],
                                                trie, settings.beams, settings.top_k)
@@ -364,8 +417,40 @@ class _T5Decoder:
         return out.transpose(1, 2).flatten(2)
 
 
-class _CachedDecoder:
-    """Any encoder-decoder through its own forward and key/value cache, one row per beam."""
+class _BeamCache:
+    """A model through its own forward and key/value cache, one row per beam: the first
+    multi-row call copies each user's cache to its beams, later calls reorder the rows."""
+
+    cache: DynamicCache | EncoderDecoderCache
+    rows = 1
+
+    def __call__(self, tokens: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
+        """Same contract as :meth:`_T5Decoder.__call__`."""
+        n_users, rows = tokens.shape
+        if parent is not None and self.rows == 1 and rows > 1:
+            self.cache.batch_repeat_interleave(rows)
+            self._repeat(n_users, rows)
+        elif parent is not None and self.rows > 1:
+            self._moving_cache().reorder_cache(
+                (parent + torch.arange(n_users, device=parent.device)[:, None] * self.rows)
+                .reshape(-1))
+        self.rows = rows
+        return self._logits(tokens.reshape(-1, 1)).unflatten(0, (n_users, rows))
+
+    def _repeat(self, n_users: int, rows: int) -> None:
+        """Copy per-user state other than the cache to each of ``rows`` beams."""
+
+    def _moving_cache(self):
+        """The part of the cache that follows the beams when they are reordered."""
+        return self.cache
+
+    def _logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(N, vocab)`` logits after one new token per row, ``tokens`` ``(N, 1)``."""
+        raise NotImplementedError
+
+
+class _CachedDecoder(_BeamCache):
+    """Any encoder-decoder through its own forward and cache."""
 
     def __init__(self, model, hidden: torch.Tensor, attention_mask: torch.Tensor) -> None:
         self.model, self.hidden, self.attention_mask = model, hidden, attention_mask
@@ -373,28 +458,45 @@ class _CachedDecoder:
         # transformers 5 renamed `past_key_values` to `cache` (the old name warns, then goes away)
         self.cache_kwarg = ("cache" if "cache" in inspect.signature(model.forward).parameters
                             else "past_key_values")
-        self.rows = 1
 
-    def __call__(self, tokens: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
-        """Same contract as :meth:`_T5Decoder.__call__`."""
-        n_users, rows = tokens.shape
-        if parent is not None and self.rows == 1 and rows > 1:
-            # every row continues the one row of its user: copy the caches per beam once
-            self.cache.batch_repeat_interleave(rows)
-            self.attention_mask = self.attention_mask.repeat_interleave(rows, dim=0)
-            # cross-attention now reads its keys/values from the cache; the decoder takes the
-            # encoder states only for their shape, so a broadcast view (no copy)
-            self.hidden = self.hidden[:1].expand(n_users * rows, -1, -1)
-        elif parent is not None and self.rows > 1:
-            # all beams of a user share cross-attention keys: only self-attention moves
-            self.cache.self_attention_cache.reorder_cache(
-                (parent + torch.arange(n_users, device=parent.device)[:, None] * self.rows)
-                .reshape(-1))
-        self.rows = rows
+    def _repeat(self, n_users: int, rows: int) -> None:
+        self.attention_mask = self.attention_mask.repeat_interleave(rows, dim=0)
+        # cross-attention now reads its keys/values from the cache; the decoder takes the
+        # encoder states only for their shape, so a broadcast view (no copy)
+        self.hidden = self.hidden[:1].expand(n_users * rows, -1, -1)
+
+    def _moving_cache(self):
+        # all beams of a user share cross-attention keys: only self-attention moves
+        return self.cache.self_attention_cache
+
+    def _logits(self, tokens: torch.Tensor) -> torch.Tensor:
         out = self.model(encoder_outputs=(self.hidden,), attention_mask=self.attention_mask,
-                         decoder_input_ids=tokens.reshape(-1, 1), use_cache=True,
+                         decoder_input_ids=tokens, use_cache=True,
                          **{self.cache_kwarg: self.cache})
-        return out.logits[:, -1].unflatten(0, (n_users, rows))
+        return out.logits[:, -1]
+
+
+class _CausalDecoder(_BeamCache):
+    """A :class:`~digr_utils.gen.causal.CausalSidLM`: the first call reads the prompt and the
+    start token in one pass (``hidden`` is the prompt), later calls one token per beam.
+
+    Each beam keeps its own copy of the prompt's keys/values (B x beams x prompt rows), which
+    is what bounds the user batch; :func:`beam_batch_size` counts it.
+    """
+
+    def __init__(self, model: CausalSidLM, prompt: torch.Tensor,
+                 attention_mask: torch.Tensor) -> None:
+        self.model, self.cache = model, DynamicCache()
+        self.pending, self.mask = left_align(prompt, attention_mask)
+
+    def _repeat(self, n_users: int, rows: int) -> None:
+        self.mask = self.mask.repeat_interleave(rows, dim=0)
+
+    def _logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.pending is not None:
+            tokens, self.pending = torch.cat([self.pending, tokens], dim=1), None
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.mask), 1))], dim=1)
+        return self.model.logits(tokens, self.mask, cache=self.cache, last=1)[:, -1]
 
 
 def _check_beams(where: str, beams: int, top_k: int) -> None:

@@ -24,6 +24,7 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from digr_utils.config import Preset
+from digr_utils.gen.causal import CausalConfig, CausalSidLM, build_causal
 from digr_utils.gen.vocab import EOS, PAD, SidVocab
 from digr_utils.io import ArtifactError, load_torch, write_atomic
 
@@ -77,23 +78,26 @@ def build_model(cfg: ModelConfig, vocab: SidVocab, seed: int = 0) -> T5ForCondit
         return T5ForConditionalGeneration(config)
 
 
-def model_config_of(model: T5ForConditionalGeneration) -> dict:
+def model_config_of(model: T5ForConditionalGeneration | CausalSidLM) -> dict:
     """The sizes of a built model as a plain dict (vocabulary size included): what a checkpoint
-    records to refuse weights of another shape."""
+    records to refuse weights of another shape (a causal LM: its base, LoRA and vocabulary)."""
+    if isinstance(model, CausalSidLM):
+        return model.describe()
     c = model.config
     return {"vocab_size": c.vocab_size, "d_model": c.d_model, "num_layers": c.num_layers,
             "num_decoder_layers": c.num_decoder_layers, "num_heads": c.num_heads,
             "d_ff": c.d_ff, "dropout": c.dropout_rate}
 
 
-def save_model(model: T5ForConditionalGeneration, path: str | os.PathLike) -> None:
+def save_model(model: T5ForConditionalGeneration | CausalSidLM, path: str | os.PathLike) -> None:
     """Write the weights and sizes of ``model`` to ``path`` atomically (see :func:`load_model`)."""
     payload = {"config": model_config_of(model), "state": model.state_dict()}
     write_atomic(path, lambda f: torch.save(payload, f))
 
 
-def load_model(path: str | os.PathLike, vocab: SidVocab) -> T5ForConditionalGeneration:
-    """Rebuild the model saved by :func:`save_model` (or ``best.pt`` of an SFT run) over ``vocab``."""
+def load_model(path: str | os.PathLike, vocab: SidVocab) -> T5ForConditionalGeneration | CausalSidLM:
+    """Rebuild the model saved by :func:`save_model` (or ``best.pt`` of an SFT run) over ``vocab``;
+    a causal LM reloads its base from the path it names, then its LoRA and token weights."""
     fix = "train a model with train_sft(..., checkpoint_dir=...) or save one with save_model"
     saved = load_torch(path, fix=fix)
     if not isinstance(saved, dict) or not {"config", "state"} <= saved.keys():
@@ -103,6 +107,11 @@ def load_model(path: str | os.PathLike, vocab: SidVocab) -> T5ForConditionalGene
         raise ValueError(f"load_model: {path} was trained with a vocabulary of "
                          f"{sizes['vocab_size']} tokens but this vocab has {vocab.vocab_size}; "
                          "load the SidVocab saved with that model")
-    model = build_model(ModelConfig(**{f.name: sizes[f.name] for f in fields(ModelConfig)}), vocab)
+    if sizes.get("backbone") == "causal":
+        model = build_causal(CausalConfig(**{f.name: sizes[f.name] for f in fields(CausalConfig)}),
+                             vocab.vocab_size)
+    else:
+        model = build_model(ModelConfig(**{f.name: sizes[f.name] for f in fields(ModelConfig)}),
+                            vocab)
     model.load_state_dict(saved["state"])
     return model

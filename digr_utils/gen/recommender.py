@@ -20,10 +20,12 @@ class GenerativeRecommender:
     """Ranks items for histories with ``model`` and a trie over ``vocab``'s item IDs.
 
     ``beams`` (>= 20, the evaluation protocol) is the beam width; a request for more items than
-    beams widens it for that call, so a top-K list is always K distinct real items.
+    beams widens it for that call, so a top-K list is always K distinct real items. Users go
+    through beam search ``batch_size`` at a time (None: as many as the free memory holds).
     """
 
-    def __init__(self, model, vocab: SidVocab, beams: int = MIN_BEAMS, batch_size: int = 256,
+    def __init__(self, model, vocab: SidVocab, beams: int = MIN_BEAMS,
+                 batch_size: int | None = None,
                  max_history: int = 20, device: str | torch.device | None = None):
         if beams < MIN_BEAMS:
             raise ValueError(f"GenerativeRecommender: beams={beams}; the evaluation protocol "

@@ -17,6 +17,7 @@ import pandas as pd
 
 from digr_utils.config import Preset, pick_device
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
+from digr_utils.gen.causal import CausalConfig
 from digr_utils.interests.stage import InterestSource
 from digr_utils.io import read_json, write_json_atomic
 from digr_utils.labeling.stage import LabelRecipe
@@ -42,8 +43,12 @@ class SFTRun:
 def run_sft(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
             method: str = "rqvae", aux: bool | None = None, seed: int | None = None,
             spec: DataSpec | None = None, valid_users: int = 1000, progress: bool = True,
-            save: bool = True, labels: LabelRecipe = LabelRecipe(), **overrides) -> SFTRun:
+            save: bool = True, labels: LabelRecipe = LabelRecipe(),
+            backbone: CausalConfig | None = None, **overrides) -> SFTRun:
     """Stage 1: train a T5 on ``source``'s semantic IDs (made by ``method``) and score it.
+
+    ``backbone`` trains a decoder-only LLM with LoRA instead (:mod:`digr_utils.gen.causal`;
+    ``CausalConfig()`` is the bundled SmolLM2); its run is named apart from the T5's.
 
     ``aux`` adds the interest <-> SID alignment tasks (default: on when interests are mined,
     off for shallow or published IDs, whose items have no interests in TIGER). Early stopping
@@ -52,6 +57,7 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
     run resumes and a finished one is loaded, not retrained. ``overrides`` set
     :class:`~digr_utils.gen.sft.SFTConfig` fields (epochs, lr, patience...).
     """
+    from digr_utils.gen.causal import build_causal
     from digr_utils.gen.data import TaskMix, build_examples
     from digr_utils.gen.model import ModelConfig, build_model
     from digr_utils.gen.recommender import GenerativeRecommender
@@ -72,18 +78,23 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
     ids = sids.ids
     interests = kept_interests(data, source, seed, labels)[0] if aux else None
     vocab = SidVocab.build(ids.codes, ids.sizes, interests)
-    model_cfg = ModelConfig.for_preset(p)
+    model_cfg = ModelConfig.for_preset(p) if backbone is None else backbone
     cfg = SFTConfig.for_preset(p, seed=seed, **overrides)
     run = None
     if save:
-        fields = {"sids": sids.run.key, "aux": aux, "model": asdict(model_cfg),
+        # a T5 run keeps the fields it always had, so runs already on disk are found again
+        model_fields = (asdict(model_cfg) if backbone is None
+                        else {"backbone": "causal", **asdict(backbone)})
+        fields = {"sids": sids.run.key, "aux": aux, "model": model_fields,
                   "sft": asdict(cfg), "valid_users": valid_users, "max_history": p.max_history}
-        run = open_run(data.key, "sft", fields, f"{source.label}-{method}-{'aux' if aux else 'noaux'}")
+        name = f"{source.label}-{method}-{'aux' if aux else 'noaux'}"
+        run = open_run(data.key, "sft", fields, name if backbone is None else f"{name}-causal")
         if run.finished:
             return SFTRun(load_recommender(run.folder, data), _history(run), run.metrics(), run)
     examples = build_examples(data.split, vocab, interests,
                               TaskMix(interest_to_sid=aux, sid_to_interest=aux), p.max_history)
-    model = build_model(model_cfg, vocab, seed=seed)
+    model = (build_model(model_cfg, vocab, seed=seed) if backbone is None
+             else build_causal(backbone, vocab.vocab_size, seed=seed))
     recommender = GenerativeRecommender(model, vocab, max_history=p.max_history,
                                         device=pick_device())
     split = data.split
@@ -169,7 +180,8 @@ def _history(run: Run) -> pd.DataFrame:
 def sft_stage(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
               method: str = "rqvae", aux: bool | None = None, seed: int | None = None,
               spec: DataSpec | None = None, labels: LabelRecipe = LabelRecipe(),
-              progress: bool = True) -> dict:
+              progress: bool = True, backbone: CausalConfig | None = None) -> dict:
     """``digr sft``: :func:`run_sft`'s figures, with the bundle's folder."""
-    result = run_sft(preset, source, method, aux, seed, spec, progress=progress, labels=labels)
+    result = run_sft(preset, source, method, aux, seed, spec, progress=progress, labels=labels,
+                     backbone=backbone)
     return {**result.figures, "run": str(result.run.folder)}
