@@ -383,11 +383,13 @@ def grpo_available() -> bool:
 
 
 def load_models(data, preset, sources: Sequence[str], seed: int = 0, sasrec=None,
-                train_grpo: bool = False) -> dict[str, Model]:
+                train_grpo: bool = False, grpo: Sequence[str] | None = None) -> dict[str, Model]:
     """Every model the explorer compares, reused from their runs: popularity, SASRec, TIGER
     (shallow IDs) and DeepInterestGR after SFT for each interest source in ``sources``; after
     GRPO too when the GRPO stage exists: every finished run on that SFT model (notebook 06's),
-    or with ``train_grpo`` the interest-aware reward with and without the quality bonus."""
+    or with ``train_grpo`` the interest-aware reward with and without the quality bonus.
+    ``grpo``, when given, keeps only the GRPO models of those names (:func:`grpo_name`, e.g.
+    ``("GRPO α=0.5",)``): each model kept costs a beam search per user downstream."""
     from digr_utils.baselines.popularity import Popularity
     from digr_utils.baselines.stage import SASRecConfig, train_sasrec
     from digr_utils.gen.stage import run_sft
@@ -405,7 +407,8 @@ def load_models(data, preset, sources: Sequence[str], seed: int = 0, sasrec=None
         models.append(Model(f"{title} · SFT", sft.recommender, ids, name))
         if name != "none" and grpo_available():
             models += [Model(f"{title} · {stage}", rec, ids, name)
-                       for stage, rec in _grpo(data, preset, source, sft.run, seed, train_grpo).items()]
+                       for stage, rec in _grpo(data, preset, source, sft.run, seed, train_grpo,
+                                               grpo).items()]
     return {m.name: m for m in models}
 
 
@@ -416,20 +419,24 @@ def _bundle_ids(run):
     return SemanticIds.load(run.path("sids.npz"))
 
 
-def _grpo(data, preset, source, sft_run, seed: int, train: bool) -> dict:
+def _grpo(data, preset, source, sft_run, seed: int, train: bool,
+          keep: Sequence[str] | None = None) -> dict:
     """Stage name -> recommender of the GRPO runs on ``sft_run``: trained now (quality bonus
-    0.5 and 0) when ``train``, else whichever finished (never retrained)."""
+    0.5 and 0) when ``train``, else whichever finished (never retrained); only the names in
+    ``keep`` when given."""
     from digr_utils.gen.stage import load_recommender
 
+    wanted = (lambda name: True) if keep is None else (lambda name: name in keep)
     if train:
         from digr_utils.gen.grpo import RewardConfig
         from digr_utils.gen.grpo_stage import run_grpo
 
         runs = {bonus: run_grpo(preset, source, reward=RewardConfig(quality_bonus=bonus),
-                                seed=seed, progress=False) for bonus in (0.5, 0.0)}
+                                seed=seed, progress=False) for bonus in (0.5, 0.0)
+                if wanted(grpo_name({"kind": "interest-aware", "quality_bonus": bonus}))}
         return {grpo_name(r.run.recipe["reward"]): r.recommender for r in runs.values()}
     return {name: load_recommender(folder, data)
-            for name, folder in finished_grpo(data.key, sft_run.key).items()}
+            for name, folder in finished_grpo(data.key, sft_run.key).items() if wanted(name)}
 
 
 def grpo_name(reward: dict) -> str:

@@ -200,6 +200,15 @@ def test_finished_grpo_names_each_finished_run_of_that_sft_by_its_reward(tmp_pat
                                                     "GRPO rule": rule}
     assert explore.grpo_name({**aware, "quality_bonus": 0.0, "gated": False}) == "GRPO α=0"
 
+    # load_models(grpo=...) keeps only the named runs: each one kept costs a beam search per user
+    import types
+
+    import digr_utils.gen.stage as gen_stage
+    monkeypatch.setattr(gen_stage, "load_recommender", lambda folder, data: folder)
+    data, sft = types.SimpleNamespace(key="shop"), types.SimpleNamespace(key="abc")
+    assert explore._grpo(data, None, None, sft, 0, False, keep=("GRPO rule",)) == {"GRPO rule": rule}
+    assert len(explore._grpo(data, None, None, sft, 0, False)) == 3
+
 
 def test_code_path_counts_items_under_each_prefix():
     # item 0 = (1, 2, 0): four items start with 1, three with 1-2 (items 0, 2, 4), one is itself
