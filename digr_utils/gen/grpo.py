@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from digr_utils import distributed
 from digr_utils.gen.decode import CatalogTrie, teacher_forced_logits
 from digr_utils.gen.rollout import ROLLOUTS, rollout
 
@@ -185,9 +186,14 @@ def grpo_step(policy, reference, optimizer: torch.optim.Optimizer, batch: GRPOBa
 
 
 def grpo_update(policy, reference, optimizer: torch.optim.Optimizer, batch: GRPOBatch,
-                trie: CatalogTrie, config: GRPOConfig) -> dict[str, torch.Tensor]:
+                trie: CatalogTrie, config: GRPOConfig, loss_weight: float = 1.0
+                ) -> dict[str, torch.Tensor]:
     """:func:`grpo_step` with its stats left as 0-d tensors on the policy's device, so a
-    training loop can add them up there and read them once, not wait for the device each step."""
+    training loop can add them up there and read them once, not wait for the device each step.
+
+    Under torchrun ``batch`` is this rank's share of a global batch: the gradient of
+    ``loss_weight`` x its loss is averaged over ranks before clipping, so every rank takes
+    the step one process would take on the whole batch."""
     device = next(policy.parameters()).device
     ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
     targets, trie = batch.targets.to(device), trie.to(device)
@@ -209,7 +215,8 @@ def grpo_update(policy, reference, optimizer: torch.optim.Optimizer, batch: GRPO
         loss, stats = grpo_loss(logp_new, logp_old, logp_ref, advantages, config.clip_eps,
                                 config.beta)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * loss_weight).backward()
+        distributed.sync_gradients(policy)
         torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
         optimizer.step()
     hit = rolled.items == targets[:, None]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from digr_utils import distributed
 from digr_utils.config import Preset, pick_device, seed_everything
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.gen.decode import CatalogTrie
@@ -126,7 +127,8 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
     def validate(model) -> dict:
         from digr_utils.metrics import ranking_metrics
 
-        topk = policy.recommend([split.valid_history[u] for u in watch], 10)
+        topk = distributed.gather_rows(lambda part: policy.recommend(part, 10),
+                                       [split.valid_history[u] for u in watch])
         return {**ranking_metrics(topk, split.valid_target[watch], (10,)),
                 **rollout_scores(model, reference, watched, policy.trie, config, train.batch_size)}
 
@@ -146,13 +148,14 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
                **score_figures(after, data),
                **list_figures(before, data, quality, "sft "), **list_figures(after, data, quality)}
     figures = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
-    if run is not None:
+    if run is not None and distributed.is_main():
         save_bundle(run, policy, SemanticIds.load(sft.run.path("sids.npz")), data)
         result.history.to_csv(run.path("history.csv"), index=False)
         # each test user's top 10 before and after, for paired comparisons without re-ranking
         np.savez_compressed(run.path("test_top10.npz"), sft=before.recommend(split.test_history, 10),
                             grpo=after.recommend(split.test_history, 10))
         run.save_metrics(figures)
+    distributed.barrier()  # the other ranks return once rank 0 has written the bundle
     return GRPORun(policy, result.history, figures, run, sft)
 
 
@@ -170,11 +173,12 @@ def training_windows(train: list[np.ndarray], cap: int, limit: int | None,
 def rollout_scores(policy, reference, batch: GRPOBatch, trie: CatalogTrie, config: GRPOConfig,
                    chunk: int) -> dict:
     """Mean reward, hit share and k3 KL to the reference of ``policy``'s rollouts on ``batch``
-    (no update): the training signal, measured on held-out histories."""
+    (no update): the training signal, measured on held-out histories (split across ranks
+    under torchrun, and summed)."""
     device = next(policy.parameters()).device
     totals = torch.zeros(3, device=device)
     with torch.no_grad():
-        for rows in torch.arange(len(batch.targets)).split(chunk):
+        for rows in distributed.shard(torch.arange(len(batch.targets))).split(chunk):
             ids, mask = _trimmed(batch, rows, device)
             targets = batch.targets[rows].to(device)
             rolled = rollout(policy, ids, mask, trie.to(device), config.group_size,
@@ -186,7 +190,7 @@ def rollout_scores(policy, reference, batch: GRPOBatch, trie: CatalogTrie, confi
             kl = torch.exp(log_ref) - log_ref - 1
             hit = (rolled.items == targets[:, None]).float()
             totals += torch.stack([r.mean(1).sum(), kl.mean(1).sum(), hit.sum(1).clamp_max(1).sum()])
-    reward, kl, group_hit = (totals / len(batch.targets)).tolist()
+    reward, kl, group_hit = (distributed.all_sum(totals) / len(batch.targets)).tolist()
     return {"valid_reward": reward, "valid_kl": kl, "valid_group_hit": group_hit}
 
 
@@ -198,9 +202,12 @@ def train_grpo(policy, reference, batch: GRPOBatch, trie: CatalogTrie, config: G
     NDCG@10, the unchanged policy (step 0) included.
 
     With ``checkpoint_dir``, ``last.pt`` after every validation lets an interrupted call resume
-    to the same result as an unbroken one (same data and settings).
+    to the same result as an unbroken one (same data and settings). Under ``torchrun`` each
+    rank rolls out and trains its share of every ``train.batch_size`` batch, gradients are
+    averaged, rank 0's validation counts, and rank 0 alone writes checkpoints.
     """
-    device = torch.device(device or pick_device())
+    distributed.setup()
+    device = distributed.device() or torch.device(device or pick_device())
     seed_everything(train.seed)
     policy.to(device)
     reference.to(device).eval().requires_grad_(False)
@@ -227,20 +234,22 @@ def train_grpo(policy, reference, batch: GRPOBatch, trie: CatalogTrie, config: G
     else:
         _record(state, policy, validate, {"step": 0, "epoch": 0.0, "seconds": 0.0})
     sums, steps, start = torch.zeros(4, device=device), 0, time.perf_counter()
-    bar = progress_bar(total=total, initial=state.epoch, desc="GRPO", enabled=progress)
+    bar = progress_bar(total=total, initial=state.epoch, desc="GRPO",
+                       enabled=progress and distributed.is_main())
     while state.running(total):
         at = state.epoch % per_epoch
         if at == 0:
             loop["perm"] = torch.randperm(n, generator=order)
-        rows = loop["perm"][at * train.batch_size:(at + 1) * train.batch_size]
-        stats = grpo_update(policy, reference, optimizer, _sub(batch, rows), trie, config)
+        rows, weight = _my_share(loop["perm"][at * train.batch_size:(at + 1) * train.batch_size])
+        stats = grpo_update(policy, reference, optimizer, _sub(batch, rows), trie, config, weight)
         scheduler.step()
-        sums += torch.stack([stats[k].float() for k in ("reward", "kl", "loss", "group_hit")])
+        sums += torch.stack([stats[k].float() for k in ("reward", "kl", "loss", "group_hit")]) * weight
         steps += 1
         state.epoch += 1
         bar.update(1)
         if state.epoch % every == 0 or state.epoch % per_epoch == 0 or state.epoch == total:
-            means = (sums / steps).tolist()  # the one read of the device's sums
+            # the one read of the device's sums (ranks' shares weighted back to the global batch)
+            means = (distributed.all_sum(sums) / (steps * distributed.world_size())).tolist()
             row = {"step": state.epoch, "epoch": state.epoch / per_epoch,
                    **dict(zip(("train_reward", "train_kl", "train_loss", "train_group_hit"), means)),
                    "seconds": time.perf_counter() - start}
@@ -248,7 +257,7 @@ def train_grpo(policy, reference, batch: GRPOBatch, trie: CatalogTrie, config: G
             bar.set_postfix(reward=f"{means[0]:.3f}", kl=f"{means[1]:.4f}",
                             ndcg10=f"{row['NDCG@10']:.4f}")
             sums, steps, start = torch.zeros(4, device=device), 0, time.perf_counter()
-            if last is not None:
+            if last is not None and distributed.is_main():
                 save_checkpoint(last, {
                     "n": n, "grpo": asdict(config), "train": asdict(train),
                     "model": policy.state_dict(), "optimizer": optimizer.state_dict(),
@@ -260,10 +269,21 @@ def train_grpo(policy, reference, batch: GRPOBatch, trie: CatalogTrie, config: G
     return GRPOResult(policy, pd.DataFrame(state.history), state.best_epoch, state.best_score)
 
 
+def _my_share(rows: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """This rank's histories of a global batch and the weight that turns gradient averaging
+    over ranks into the gradient of the global batch's mean loss. A rank left without
+    histories runs one at weight 0: every rank must join the gradient average."""
+    mine = distributed.shard(rows)
+    if not len(mine):
+        return rows[:1], 0.0
+    return mine, len(mine) / len(rows) * distributed.world_size()
+
+
 def _record(state: EarlyStopping, policy, validate: Validate, row: dict) -> None:
-    """Validate, keep the weights if NDCG@10 improved, and append the history row."""
+    """Validate (rank 0's numbers under torchrun), keep the weights if NDCG@10 improved, and
+    append the history row."""
     policy.eval()
-    row.update({k: float(v) for k, v in validate(policy).items()})
+    row.update({k: float(v) for k, v in distributed.from_main(validate(policy)).items()})
     state.update(policy, row["NDCG@10"])
     state.history.append(row)
 

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from transformers import T5ForConditionalGeneration
 
+from digr_utils import distributed
 from digr_utils.config import Preset, get_preset, pick_device, seed_everything
 from digr_utils.gen.data import Examples
 from digr_utils.gen.model import model_config_of, save_model
@@ -82,11 +83,17 @@ def train_sft(
     later call with the same model sizes and examples continues from ``last.pt``, and gives the
     same result as a run that was never interrupted. Calling again with more ``epochs`` extends a
     finished run; the learning rate then follows the new schedule from the current step.
+
+    Under ``torchrun`` (:mod:`digr_utils.distributed`) each rank trains its share of every batch
+    of ``cfg.batch_size`` rows in DistributedDataParallel; rank 0 alone writes checkpoints and
+    shows progress, and ``validate``'s metrics are rank 0's.
     """
     _check_inputs(examples, cfg)
-    device = torch.device(device or pick_device())
+    distributed.setup()
+    device = distributed.device() or torch.device(device or pick_device())
     seed_everything(cfg.seed)
     model.to(device)
+    net = distributed.wrap(model)  # model itself in a single process
     data = examples.to(device)
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
@@ -98,11 +105,12 @@ def train_sft(
     if last is not None and last.exists():
         _resume(last, model, len(examples), optimizer, scheduler, order, device, state)
 
-    bar = progress_bar(total=cfg.epochs, initial=state.epoch, desc="SFT", enabled=progress)
+    bar = progress_bar(total=cfg.epochs, initial=state.epoch, desc="SFT",
+                       enabled=progress and distributed.is_main())
     while state.running(cfg.epochs):
         state.epoch += 1
         start = time.perf_counter()
-        loss = _train_epoch(model, data, cfg, optimizer, scheduler, order, device)
+        loss = _train_epoch(net, model, data, cfg, optimizer, scheduler, order, device)
         seconds = time.perf_counter() - start
         row = {"epoch": state.epoch, "train_loss": loss}
         if validate is None:
@@ -113,7 +121,7 @@ def train_sft(
             state.update(model, _lookup(metrics, cfg.monitor))
         row.update(seconds=seconds, sequences_per_second=len(examples) / seconds)
         state.history.append(row)
-        if last is not None:
+        if last is not None and distributed.is_main():
             _save(last, model, len(examples), cfg, optimizer, scheduler, order, device, state)
         bar.update(1)
         best = {"best": f"{state.best_score:.4f}@{state.best_epoch}"} if validate else {}
@@ -137,21 +145,34 @@ def teacher_forced_loss(model: T5ForConditionalGeneration, examples: Examples,
     return total.item() / max(int(data.label_lengths.sum()), 1)
 
 
-def _train_epoch(model, data: Examples, cfg: SFTConfig, optimizer, scheduler, order, device):
-    """One shuffled pass; the loss is summed on the device and read once, at the end."""
+def _train_epoch(net, model, data: Examples, cfg: SFTConfig, optimizer, scheduler, order, device):
+    """One shuffled pass of ``net`` (``model``, or it in DDP); the loss is summed on the device
+    and read once, at the end."""
     model.train()
     total = torch.zeros((), device=device)
     for rows in _length_grouped_batches(data.input_lengths, cfg.batch_size, order):
+        mine, weight = _my_share(rows, data.label_lengths)
         with _autocast(device):
-            loss = model(**data.batch(rows)).loss
+            loss = net(**data.batch(mine)).loss
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight if distributed.active() else loss).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         scheduler.step()
         # token-weighted, so the epoch loss is the mean over target tokens, not over batches
-        total += loss.detach().float() * int(data.label_lengths[rows].sum())
-    return total.item() / int(data.label_lengths.sum())
+        total += loss.detach().float() * int(data.label_lengths[mine].sum()) * (weight > 0)
+    return distributed.all_sum(total).item() / int(data.label_lengths.sum())
+
+
+def _my_share(rows: torch.Tensor, label_lengths: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """This rank's rows of a global batch and the weight that makes DDP's gradient average
+    the gradient of the global batch's mean token loss (each rank's loss is a mean over its
+    own tokens). A rank left without rows runs one row at weight 0: DDP needs every rank."""
+    mine = distributed.shard(rows)
+    if not len(mine):
+        return rows[:1], 0.0
+    share = int(label_lengths[mine].sum()) / int(label_lengths[rows].sum())
+    return mine, share * distributed.world_size()
 
 
 def _length_grouped_batches(lengths: torch.Tensor, batch_size: int,
@@ -168,9 +189,11 @@ def _length_grouped_batches(lengths: torch.Tensor, batch_size: int,
 
 
 def _run_validation(model, validate: Validate, monitor: str) -> dict:
+    """``validate(model)`` in eval mode; under torchrun every rank runs it (it may split its
+    users with :func:`~digr_utils.distributed.gather_rows`) and rank 0's numbers count."""
     model.eval()
     try:
-        metrics = validate(model)
+        metrics = distributed.from_main(validate(model))
     finally:
         model.train()
     try:
