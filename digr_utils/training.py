@@ -4,7 +4,7 @@ state, early stopping and resumable checkpoints.
 SFT and SASRec (and GRPO, counting steps for epochs) read the same way; the RQ-VAE, which has
 no validation score, uses all of it but :class:`EarlyStopping`::
 
-    with deterministic():
+    with deterministic():                     # a no-op unless the run asks (DIGR_DETERMINISTIC=1)
         state = EarlyStopping(patience, best_weights=cpu_state(model))
         if last.exists():                      # resume where an interrupted run stopped
             saved = load_checkpoint(last, expect={...}, caller="train_x")
@@ -33,24 +33,35 @@ from digr_utils.io import ArtifactError, load_torch, write_atomic
 _FORMAT = 1
 
 
-@contextmanager
-def deterministic() -> Iterator[None]:
-    """Deterministic torch kernels (warn-only) inside the block; the caller's setting after.
+#: Set to 1 to ask every training call for deterministic kernels (bit-exact repeats on a GPU,
+#: at some cost in speed); a call can also ask with ``deterministic(True)``.
+DETERMINISTIC_ENV = "DIGR_DETERMINISTIC"
 
-    A training call repeats exactly, yet the rest of the process (a notebook, another library)
-    keeps whatever it chose.
+
+@contextmanager
+def deterministic(enabled: bool | None = None) -> Iterator[None]:
+    """Deterministic torch kernels (warn-only) inside the block when a run asks for them
+    (``enabled``, or ``$DIGR_DETERMINISTIC=1`` when None); the caller's setting after.
+
+    Off unless asked: deterministic CUDA kernels are slower (embedding backward, scatter), and
+    CPU kernels repeat anyway. The trainers wear this as a decorator, so asking is one place.
     """
+    if enabled is None:
+        enabled = os.environ.get(DETERMINISTIC_ENV, "0").strip() not in ("", "0")
+    if not enabled:
+        yield
+        return
     # cuBLAS reads this when it first runs; setting it here helps when training is the first
     # CUDA work of the process (and is left set: removing it later would change nothing)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    enabled = torch.are_deterministic_algorithms_enabled()
+    was_on = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    if not enabled:  # a caller who asked for strict determinism keeps it
+    if not was_on:  # a caller who asked for strict determinism keeps it
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.use_deterministic_algorithms(was_on, warn_only=warn_only)
 
 
 def warmup_decay(total_steps: int, warmup_ratio: float) -> Callable[[int], float]:

@@ -235,3 +235,25 @@ def test_sasrec_rejects_features_with_the_wrong_number_of_rows():
 def test_sasrec_fit_rejects_a_patience_below_one():
     with pytest.raises(ValueError, match="patience >= 1.*got epochs=3, patience=0"):
         SASRec(_CYCLE, hidden=8).fit(_cycle_split(), epochs=3, patience=0, verbose=False)
+
+
+def test_chunked_catalogue_cross_entropy_equals_the_full_softmax_in_value_and_gradient():
+    from digr_utils.baselines.sasrec import catalogue_cross_entropy
+
+    gen = torch.Generator().manual_seed(0)
+    states = torch.randn(37, 8, generator=gen, requires_grad=True)
+    items = torch.randn(50, 8, generator=gen, requires_grad=True)
+    targets = torch.randint(0, 45, (37,), generator=gen)
+    excluded = torch.zeros(50, dtype=torch.bool)
+    excluded[45:] = True  # items absent from training: out of the softmax
+    full = catalogue_cross_entropy(states, items, targets, excluded)
+    full_grads = torch.autograd.grad(full, (states, items))
+    # 50 items x 4 bytes x 10 rows: chunks of 10, 10, 10 and 7 rows
+    chunked = catalogue_cross_entropy(states, items, targets, excluded, budget_bytes=2000)
+    chunked_grads = torch.autograd.grad(chunked, (states, items))
+    expected = torch.nn.functional.cross_entropy(
+        (states @ items.T).masked_fill(excluded, float("-inf")), targets)
+    assert float(full.detach()) == float(expected.detach())
+    assert float(chunked.detach()) == pytest.approx(float(full.detach()), rel=1e-6)
+    for a, b in zip(full_grads, chunked_grads):
+        assert torch.allclose(a, b, atol=1e-6)

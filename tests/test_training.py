@@ -29,26 +29,36 @@ def _determinism_off():
 def test_deterministic_is_on_inside_the_block_and_restored_after_even_on_error(
         _determinism_off, monkeypatch):
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
-    with deterministic():
+    with deterministic(True):
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.is_deterministic_algorithms_warn_only_enabled()
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"  # what cuBLAS needs for it
     assert not torch.are_deterministic_algorithms_enabled()
-    with pytest.raises(KeyError), deterministic():
+    with pytest.raises(KeyError), deterministic(True):
         raise KeyError("training failed")
     assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_deterministic_keeps_a_callers_strict_setting(_determinism_off):
     torch.use_deterministic_algorithms(True)  # strict: errors, not warnings
-    with deterministic():
+    with deterministic(True):
         assert not torch.is_deterministic_algorithms_warn_only_enabled()
     assert torch.are_deterministic_algorithms_enabled()
     assert not torch.is_deterministic_algorithms_warn_only_enabled()
 
 
-def test_a_training_call_is_deterministic_inside_and_leaves_the_process_as_it_was(
+def test_deterministic_is_off_unless_a_run_asks(_determinism_off, monkeypatch):
+    monkeypatch.delenv("DIGR_DETERMINISTIC", raising=False)
+    with deterministic():
+        assert not torch.are_deterministic_algorithms_enabled()
+    monkeypatch.setenv("DIGR_DETERMINISTIC", "0")
+    with deterministic():
+        assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_a_training_call_asked_for_determinism_has_it_inside_and_leaves_the_process_as_it_was(
         _determinism_off, monkeypatch):
+    monkeypatch.setenv("DIGR_DETERMINISTIC", "1")  # the one switch a run flips to ask for it
     seen, real_evaluate = [], sasrec_module.evaluate
 
     def evaluate(*args, **kwargs):  # runs inside fit, once per epoch

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from digr_utils import distributed
 from digr_utils.config import pick_device, seed_everything
 from digr_utils.data.dataset import Split
 from digr_utils.metrics import evaluate
@@ -23,6 +25,11 @@ from digr_utils.training import (EarlyStopping, capture_rng, cpu_state, determin
                                  load_checkpoint, restore_rng, save_checkpoint)
 
 _IGNORE = -100  # cross-entropy's ignore_index: padded positions have no target
+
+#: Largest (positions x items) float32 logit block a training step builds at once; past it the
+#: softmax over the catalogue is computed in row chunks, each recomputed in backward. At the
+#: full preset one batch's logits (41k positions x 20k items) would take 3.3 GB.
+LOGIT_BUDGET_BYTES = 256 * 2**20
 
 
 class SASRec:
@@ -62,7 +69,8 @@ class SASRec:
         self._sizes = {"n_items": n_items, "max_len": max_len, "hidden": hidden,
                        "n_layers": n_layers, "n_heads": n_heads, "dropout": dropout,
                        "seed": seed, "zero_unseen_ids": zero_unseen_ids}
-        self.device = torch.device(pick_device())
+        distributed.setup()  # under torchrun: join the group, so each rank takes its own GPU
+        self.device = distributed.device() or torch.device(pick_device())
         self.history: list[dict] = []
         seed_everything(seed)
         self._net = _Net(n_items, max_len, hidden, n_layers, n_heads, dropout, features)
@@ -87,6 +95,9 @@ class SASRec:
         epoch and ``best.pt`` (:meth:`load`) on every improvement; a later ``fit`` of a model of
         the same sizes on the same data continues from ``last.pt`` and ends exactly where an
         uninterrupted run would (more ``epochs`` extend a finished run).
+
+        Under ``torchrun`` each rank trains its share of every ``batch_size`` batch, gradients
+        are averaged, validation users are split across ranks, and rank 0 alone writes.
         """
         if split.n_items != self.n_items:
             raise ValueError(
@@ -112,21 +123,22 @@ class SASRec:
             self._resume(last, run, optimiser, rng, state)
         self.history = state.history  # the same list, so save() writes the epochs so far
 
+        main = distributed.is_main()
         bar = progress_bar(total=epochs, initial=state.epoch, desc="SASRec", leave=False,
-                           enabled=verbose)
+                           enabled=verbose and main)
         while state.running(epochs):
             state.epoch += 1
             loss = self._train_epoch(inputs, targets, rng, batch_size, optimiser, ~seen)
             score = evaluate(self, split, "valid", ks=(10,))["all"]["NDCG@10"]
             state.history.append({"epoch": state.epoch, "loss": loss, "valid_NDCG@10": score})
             state.update(self._net, score)
-            if last is not None:
+            if last is not None and main:
                 self._checkpoint(last, run, optimiser, rng, state)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", valid_ndcg10=f"{score:.4f}")
         bar.close()
         state.restore_best(self._net)
-        if verbose:
+        if verbose and main:
             print(f"SASRec: {len(self.history)} epochs, best valid NDCG@10 "
                   f"{state.best_score:.4f} at epoch {state.best_epoch}, final loss "
                   f"{self.history[-1]['loss']:.3f}")
@@ -153,7 +165,14 @@ class SASRec:
     def recommend(
         self, histories: Sequence[np.ndarray], k: int, batch_size: int = 1024
     ) -> np.ndarray:
-        """Top-``k`` item ids per history, an ``(n, k)`` int array, best first."""
+        """Top-``k`` item ids per history, an ``(n, k)`` int array, best first.
+
+        Under ``torchrun`` every rank must call it with the same histories: each ranks its
+        share and all get the whole array (:func:`~digr_utils.distributed.gather_rows`).
+        """
+        return distributed.gather_rows(lambda part: self._rank(part, k, batch_size), histories)
+
+    def _rank(self, histories: Sequence[np.ndarray], k: int, batch_size: int) -> np.ndarray:
         seqs, lengths = _right_padded(histories, self.max_len, pad=self.n_items)
         self._net.eval()
         out = []
@@ -192,35 +211,82 @@ class SASRec:
     def _train_epoch(self, inputs, targets, rng, batch_size, optimiser, unseen) -> float:
         """One pass over the training windows in a shuffled order; returns the mean loss.
 
-        Which positions have a target is read from the NumPy arrays and the loss is summed on
-        the device, so a GPU never waits for the host mid-epoch: one read per epoch.
+        Which positions have a target is read from the NumPy arrays, batches go to a GPU by
+        asynchronous copies from pinned memory, and the loss is summed on the device, so the
+        GPU never waits for the host mid-epoch: one read per epoch. Under torchrun each rank
+        trains its :func:`~digr_utils.distributed.shard` of every batch.
         """
         self._net.train()
         order = rng.permutation(len(inputs))
         total = torch.zeros((), device=self.device)
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            batch = order[start:start + batch_size]
+            idx, weight = _my_share(batch, targets)
             keep = targets[idx] != _IGNORE
             width = int(keep.sum(1).max())  # right padding: columns past the longest are all pad
             keep = keep[:, :width]
-            seq = torch.as_tensor(inputs[idx, :width], device=self.device)
-            tgt = torch.as_tensor(targets[idx, :width][keep], device=self.device)
-            rows = torch.as_tensor(np.flatnonzero(keep), device=self.device)
+            seq = self._to_device(inputs[idx, :width])
+            tgt = self._to_device(targets[idx, :width][keep])
+            rows = self._to_device(np.flatnonzero(keep))
             with self._autocast():
                 table = self._net.item_table()
                 states = self._net.encode(seq, table).flatten(0, 1)[rows]
-                logits = states @ table[: self.n_items].T
-                logits = logits.masked_fill(unseen, float("-inf"))
-                loss = nn.functional.cross_entropy(logits, tgt)
+                loss = catalogue_cross_entropy(states, table[: self.n_items], tgt, unseen)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * weight if distributed.active() else loss).backward()
+            distributed.sync_gradients(self._net)
             optimiser.step()
-            total += loss.detach().float() * len(tgt)
-        return total.item() / max(int((targets != _IGNORE).sum()), 1)
+            total += loss.detach().float() * len(tgt) * (weight > 0)
+        return distributed.all_sum(total).item() / max(int((targets != _IGNORE).sum()), 1)
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        """A host array on the model's device; to a GPU through pinned memory, without a wait."""
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type != "cuda":
+            return tensor.to(self.device)
+        return tensor.pin_memory().to(self.device, non_blocking=True)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
                               enabled=self.device.type == "cuda")
+
+
+def catalogue_cross_entropy(states: torch.Tensor, items: torch.Tensor, targets: torch.Tensor,
+                            excluded: torch.Tensor,
+                            budget_bytes: int = LOGIT_BUDGET_BYTES) -> torch.Tensor:
+    """Mean cross-entropy of ``states`` (N, H) scored against every row of ``items`` (n, H),
+    with ``excluded`` items (n,) left out of the softmax, and ``targets`` (N,) the true items.
+
+    Within ``budget_bytes`` of float32 logits this is one full softmax; past it, the rows go in
+    chunks whose logits are recomputed in backward (activation checkpointing), so only one
+    chunk's logits exist at a time and the loss is the same up to float rounding.
+    """
+    per_chunk = max(1, budget_bytes // (4 * max(len(items), 1)))
+    if len(states) <= per_chunk:
+        return nn.functional.cross_entropy(_logits(states, items, excluded), targets)
+    total = sum(checkpoint(_summed_loss, s, items, t, excluded,
+                                                  use_reentrant=False)
+                for s, t in zip(states.split(per_chunk), targets.split(per_chunk)))
+    return total / len(states)
+
+
+def _logits(states: torch.Tensor, items: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    return (states @ items.T).masked_fill(excluded, float("-inf"))
+
+
+def _summed_loss(states, items, targets, excluded) -> torch.Tensor:
+    return nn.functional.cross_entropy(_logits(states, items, excluded), targets, reduction="sum")
+
+
+def _my_share(batch: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, float]:
+    """This rank's windows of a global batch and the weight that turns DDP-style gradient
+    averaging into the gradient of the global batch's mean loss (each rank's loss is a mean
+    over its own targets). A rank left without windows runs one at weight 0."""
+    mine = distributed.shard(batch)
+    if not len(mine):
+        return batch[:1], 0.0
+    share = int((targets[mine] != _IGNORE).sum()) / int((targets[batch] != _IGNORE).sum())
+    return mine, share * distributed.world_size()
 
 
 class _Net(nn.Module):
