@@ -6,17 +6,20 @@ other text, or through another prompt, never matches. Later lines win. A failed 
 came back) is written as a failure record for the log but never served, so the next run asks
 again; an answer that came back but did not parse is an answer, kept with its raw text. Every
 write is flushed and fsynced, so a crash loses at most the line being written, and a truncated
-last line is ignored on load (and cut off before the next write).
+last line is ignored on load (and cut off before the next write). Writes hold a lock, and
+:func:`mine_all` is the one writer even when answers come from many threads at once.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
@@ -47,6 +50,7 @@ class MiningCache:
         self._entries: dict[Key, Mined] = {}
         self._valid_bytes: int | None = None  # where to cut a truncated tail before appending
         self._prefix = ""  # "\n" when the file's last complete line lacks its newline
+        self._lock = threading.Lock()  # whole lines only, even if two threads put at once
         if self.path.exists():
             self._load()
 
@@ -64,7 +68,14 @@ class MiningCache:
     def put(self, mined: Mined, prompt_version: str, prompt_hash: str) -> None:
         """Append one result and fsync it; a failed call is logged in the file but never served."""
         record = {"prompt_version": prompt_version, "prompt_sha1": prompt_hash, **asdict(mined)}
-        line = self._prefix + json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._append(json.dumps(record, ensure_ascii=False))
+        if not mined.failed:
+            self._entries[(mined.backend, mined.model, prompt_version, mined.entity, prompt_hash)] = mined
+
+    def _append(self, text: str) -> None:
+        """Write ``text`` as one fsynced line, first cutting off a truncated tail left by a crash."""
+        line = self._prefix + text + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._valid_bytes is not None:
             with open(self.path, "r+b") as f:
@@ -75,8 +86,6 @@ class MiningCache:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
-        if not mined.failed:
-            self._entries[(mined.backend, mined.model, prompt_version, mined.entity, prompt_hash)] = mined
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -144,8 +153,14 @@ def _decode(line: bytes) -> tuple[Key | None, Mined]:
 
 def mine_all(asked: Mapping[str, object], call: Callable[[list[str]], list[Mined]],
              cache: MiningCache, prompt_version: str, backend: str, model: str,
-             batch_size: int = 1, progress: bool = True) -> tuple[list[Mined], dict]:
+             batch_size: int = 1, progress: bool = True, workers: int = 1
+             ) -> tuple[list[Mined], dict]:
     """Mine every entity of ``asked`` not in ``cache``, ``batch_size`` at a time, appending as they come.
+
+    With ``workers`` > 1, that many calls run at once on threads (a server client's pool) and
+    each batch is written the moment it comes back, in whatever order; only this function
+    writes the cache. An interrupt keeps every answer written so far, and the next run asks
+    only for the rest.
 
     ``asked`` maps each entity, in order, to what is asked about it (the prompt messages); its
     :func:`prompt_sha1` is part of the cache key. ``call`` answers a list of entities with one
@@ -166,11 +181,11 @@ def mine_all(asked: Mapping[str, object], call: Callable[[list[str]], list[Mined
         else:
             todo.append(entity)
     tokens = 0
+    batches = [todo[first:first + batch_size] for first in range(0, len(todo), batch_size)]
     with progress_bar(total=len(todo), desc=f"mining {model}", leave=False,
                       enabled=progress and bool(todo)) as bar:
-        for first in range(0, len(todo), batch_size):
-            batch = todo[first:first + batch_size]
-            for entity, mined in zip(batch, _call(call, batch, backend, model), strict=True):
+        for batch, answers in _as_they_come(call, batches, workers, backend, model):
+            for entity, mined in zip(batch, answers, strict=True):
                 if (mined.entity, mined.backend, mined.model) != (entity, backend, model):
                     raise ValueError(
                         f"mine_all: call answered for entity={mined.entity!r}, backend="
@@ -190,6 +205,25 @@ def mine_all(asked: Mapping[str, object], call: Callable[[list[str]], list[Mined
                "parse_failures": sum(m.error is not None and not m.failed for m in ordered),
                "tokens": tokens, "seconds": round(time.perf_counter() - start, 3)}
     return ordered, summary
+
+
+def _as_they_come(call: Callable[[list[str]], list[Mined]], batches: list[list[str]],
+                  workers: int, backend: str, model: str
+                  ) -> Iterator[tuple[list[str], list[Mined]]]:
+    """Each batch with its answers: in order on this thread, or, with ``workers`` > 1, as they
+    finish on that many threads (at most ``workers`` calls in flight). When the caller stops
+    (an interrupt), calls not started are cancelled and answers still in flight are dropped."""
+    if workers <= 1:
+        for batch in batches:
+            yield batch, _call(call, batch, backend, model)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mining")
+    try:
+        futures = {pool.submit(_call, call, batch, backend, model): batch for batch in batches}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _call(call: Callable[[list[str]], list[Mined]], batch: list[str], backend: str,

@@ -36,7 +36,7 @@ def mine_items(ds: Dataset, backend: Backend, cache_path: str | Path,
     prompts = _item_prompts(ds, items, visual_cues, n_examples)
     return mine_all(prompts, _asker(prompts, backend), MiningCache(cache_path),
                     prompt_key(backend, n_examples, visual_cues is not None), backend.name,
-                    backend.model, batch_size=_batch(backend), progress=progress)
+                    backend.model, progress=progress, **_pace(backend))
 
 
 def mine_users(ds: Dataset, histories: Sequence[np.ndarray], backend: Backend,
@@ -48,7 +48,7 @@ def mine_users(ds: Dataset, histories: Sequence[np.ndarray], backend: Backend,
     prompts = {str(ids[u]): user_prompt(list(titles[histories[u]]), n_examples) for u in chosen}
     return mine_all(prompts, _asker(prompts, backend), MiningCache(cache_path),
                     prompt_key(backend, n_examples, False), backend.name, backend.model,
-                    batch_size=_batch(backend), progress=progress)
+                    progress=progress, **_pace(backend))
 
 
 def mine_simulated(annotator: SimulatedAnnotator, shop, cache_path: str | Path,
@@ -129,7 +129,11 @@ def _answers(batch: list[str], backend: Backend, conversations: list[list[dict]]
     return out
 
 
-def _batch(backend: Backend) -> int:
-    """Conversations per call: a local model's batch, or a server client's concurrency."""
-    settings = getattr(backend, "settings", None)
-    return getattr(settings, "batch_size", None) or getattr(backend, "concurrency", 1)
+def _pace(backend: Backend) -> dict[str, int]:
+    """How ``mine_all`` feeds a backend: a local model batches conversations on one thread; a
+    server client gets one conversation per call on ``concurrency`` threads, so a slow answer
+    never holds back the others and each is cached the moment it arrives."""
+    batch = getattr(getattr(backend, "settings", None), "batch_size", None)
+    if batch:
+        return {"batch_size": batch, "workers": 1}
+    return {"batch_size": 1, "workers": getattr(backend, "concurrency", 1)}

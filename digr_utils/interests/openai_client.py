@@ -67,7 +67,7 @@ class OpenAICompatible:
 
     def __init__(self, base_url: str, model: str, api_key_env: str | None = "OPENAI_API_KEY",
                  timeout: float = 60.0, max_retries: int = 3, backoff: float = 1.0,
-                 concurrency: int = 4, max_tokens: int = 256, temperature: float = 0.0,
+                 concurrency: int = 8, max_tokens: int = 256, temperature: float = 0.0,
                  prefill: str | None = None):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"OpenAICompatible: base_url {base_url!r} must start with http:// or "
