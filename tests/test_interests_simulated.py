@@ -14,7 +14,8 @@ from digr_utils.data.world import load_shop
 from digr_utils.interests.mining import mine_simulated
 from digr_utils.interests.scoring import user_truth
 from digr_utils.interests.simulated import (ECHOES, FRAMES, PANEL_VERSION, PARAPHRASES,
-                                            SimulatedAnnotator, default_panel, precision_recall,
+                                            SimulatedAnnotator, default_panel, dial_panel,
+                                            precision_recall,
                                             truth_for)
 from digr_utils.interests.types import Interest, Mined
 
@@ -192,3 +193,29 @@ def test_no_test_or_validation_item_reaches_a_users_interests_or_truth(shop, tra
                                     progress=False)
     assert summary["calls"] == 0 and after == before  # every question the same: all cached
     assert user_truth(changed, train) == truth_before
+
+
+def test_dial_runs_from_useless_to_the_oracles_knowledge(shop):
+    truth = shop.motive_sets()
+    figures = {q: [precision_recall([a.mine_item(i, shop) for i in range(shop.dataset.n_items)], truth)
+                   for a in dial_panel(q)] for q in (0.0, 0.5, 1.0)}
+    # quality 1: every true motive in the panel's own words, nothing invented, nothing echoed
+    assert all(f["precision"] == f["recall"] == 1.0 for f in figures[1.0])
+    # quality 0: one in twenty true motives found, an invented motive for every item
+    assert all(f["recall"] < 0.12 and f["precision"] < 0.1 for f in figures[0.0])
+    # in between, both rise with the dial for each annotator
+    for style in range(3):
+        assert figures[0.0][style]["precision"] < figures[0.5][style]["precision"] < 1.0
+        assert figures[0.0][style]["recall"] < figures[0.5][style]["recall"] < 1.0
+
+
+def test_dial_settings_and_names():
+    low, high = dial_panel(0.0, seed=4), dial_panel(1.0, seed=4)
+    assert [(a.recall, a.hallucination_rate, a.echo_rate) for a in high] == [(1.0, 0.0, 0.0)] * 3
+    assert [(a.recall, a.hallucination_rate, a.echo_rate) for a in low] == [(0.05, 1.0, 0.5)] * 3
+    assert [a.style for a in low] == [0, 1, 2] and [a.seed for a in low] == [4, 5, 6]
+    # each dial point is its own annotators, so its cached answers never mix with another's
+    assert {a.model for a in dial_panel(0.25)}.isdisjoint(a.model for a in dial_panel(0.5))
+    assert {a.model for a in low}.isdisjoint(a.model for a in default_panel())
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        dial_panel(1.5)

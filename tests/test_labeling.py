@@ -325,3 +325,14 @@ def test_read_labels_names_a_file_that_is_not_utf8(tmp_path):
     path = _labels_file(tmp_path, "entity_id,text,label\ni0,caf\xe9 mornings,1\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"labels\.csv: not UTF-8 text .*save it as 'CSV UTF-8'"):
         read_labels(path, table)
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_grade_with_labels_of_one_class_drops_or_keeps_everything(label):
+    # a miner so bad that every sampled interest is wrong (or so good that all are right) leaves
+    # no boundary to learn: every interest gets that label instead of the grader failing
+    table = interest_table(_panel(), ITEMS, embed_fn=fake_embed)
+    graded = grade(table, np.array([label, label, -1, -1]), truth=np.array([label, label, 1, 0]))
+    assert graded.keep.tolist() == [bool(label)] * 4
+    np.testing.assert_array_equal(graded.proba, [float(label)] * 4)
+    assert graded.scores["kept"] == (2 if label else 0)

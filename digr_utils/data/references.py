@@ -37,6 +37,55 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "eco": ("reducing waste and plastic at home", "an environmentally friendly household"),
 }
 
+#: The zero-shot taxonomy matcher's own entry per motive (:mod:`digr_utils.interests.taxonomy`):
+#: a label (what it writes as the interest) and two glosses it matches description sentences
+#: against. Written apart from the scorer's references and the panel's phrases (a test checks
+#: that none is either), so the scorer does not grade the matcher against its own wording.
+TAXONOMY: dict[str, tuple[str, str, str]] = {
+    "marathon": ("marathon running", "race training runs and long runs",
+                 "endurance running for a big race"),
+    "sensitive_skin": ("delicate-skin care", "skin prone to irritation and redness",
+                       "mild products for reactive skin"),
+    "home_studio": ("home music recording", "audio production and songwriting in a spare room",
+                    "microphones, monitors and recording sessions"),
+    "new_parent": ("newborn gifts", "a present after a baby is born",
+                   "baby shower and new family presents"),
+    "camping": ("tent camping", "campsites, campfires and nights outdoors",
+                "a weekend trip sleeping under canvas"),
+    "remote_work": ("home-office work", "a full workday at a desk in the house",
+                    "video calls and remote jobs"),
+    "yoga": ("yoga practice", "poses, breathing and flexibility on a mat",
+             "a regular yoga and stretching session"),
+    "coffee": ("coffee brewing", "pour-over, espresso and careful morning brews",
+               "a coffee lover's morning"),
+    "bike_commute": ("cycling commute", "riding a bicycle to the workplace",
+                     "a daily commute on two wheels through town"),
+    "dorm": ("college dorm life", "a student's small campus room",
+             "freshman year in university housing"),
+    "garden": ("vegetable growing", "tomatoes, herbs and raised beds in the yard",
+               "a home vegetable patch"),
+    "carry_on": ("carry-on travel", "packing everything into one cabin bag",
+                 "short flights without checked luggage"),
+    "puppy": ("puppy raising", "a young dog settling into the home",
+              "training and caring for a puppy"),
+    "baking": ("home baking", "bread, cakes and pastry made in your own oven",
+               "weighing flour and proofing dough"),
+    "better_sleep": ("sleep quality", "a restful night and an easy bedtime",
+                     "falling asleep and staying asleep"),
+    "gaming": ("online gaming", "competitive multiplayer matches and esports",
+               "long sessions of video games with a team"),
+    "hiking": ("hill hiking", "long walks on mountain trails",
+               "a day on foot in the hills"),
+    "quick_makeup": ("speedy makeup", "a makeup look done in a few minutes",
+                     "minimal everyday cosmetics in a rush"),
+    "meal_prep": ("meal preparation", "cooking a week of lunches in one go",
+                  "portioning home-cooked food for the week"),
+    "elder_care": ("senior care", "helping an older parent at home",
+                   "daily support for an elderly family member"),
+    "eco": ("zero-waste living", "cutting plastic and throwing less away",
+            "a sustainable, low-impact home"),
+}
+
 #: Per motive: its ground-truth name, then its descriptions.
 REFERENCES: dict[str, tuple[str, ...]] = {
     key: (motive.name, *DESCRIPTIONS[key]) for key, motive in MOTIVES.items()}

@@ -204,6 +204,23 @@ def default_panel(seed: int = 0) -> list[SimulatedAnnotator]:
     ]
 
 
+def dial_panel(quality: float, seed: int = 0) -> list[SimulatedAnnotator]:
+    """The same three annotators with recall and hallucination on one dial, ``quality`` in [0, 1].
+
+    0 is a useless panel: it finds a true motive one time in twenty, always invents one that fits
+    the product type, and often echoes the product; 1 finds every true motive, never invents and
+    never echoes — the oracle's knowledge in the panel's own words. In between, recall rises and
+    hallucination and echo rates fall linearly. :func:`default_panel` is not a point of this dial
+    (its annotators differ from one another); the course uses it where no quality is named.
+    """
+    if not 0.0 <= quality <= 1.0:
+        raise ValueError(f"panel quality {quality} is outside [0, 1] (0 useless, 1 the oracle)")
+    q = float(quality)
+    recall, hallucination, echo = 0.05 + 0.95 * q, 1.0 - q, 0.5 * (1.0 - q)
+    return [SimulatedAnnotator(f"sim-q{round(100 * q):03d}-{style}", recall, hallucination, echo,
+                               0.0, 0.15, seed + style, style=style) for style in range(3)]
+
+
 def truth_for(mined_text: str) -> str | None:
     """The motive key a simulated statement stands for (the panel's own answer key), or None
     (an echo, or text the panel never writes)."""

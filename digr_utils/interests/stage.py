@@ -3,9 +3,12 @@
 Where interests come from is part of every result, so it is a recipe field carried through every
 later stage: ``panel`` (the simulated annotators: a teaching device that reads the shop's hidden
 motives, never an LLM), ``smollm2`` (the bundled 135M model; its answers for the bundled shops
-ship in ``data/llm/``), ``openai`` (any OpenAI-compatible server), or ``oracle`` (each item's
-true motive names: an upper bound that cheats, always labelled so). ``none`` (shallow, surface
-text only) needs no mining.
+ship in ``data/llm/``), ``openai`` (any OpenAI-compatible server), ``taxonomy`` (a real miner
+with no LLM: each description sentence matched zero-shot to the motive taxonomy with the bundled
+sentence encoder, :mod:`digr_utils.interests.taxonomy`), or ``oracle`` (each item's true motive
+names: an upper bound that cheats, always labelled so). ``none`` (shallow, surface text only)
+needs no mining. The panel's ``quality`` dial (:func:`~digr_utils.interests.simulated.dial_panel`)
+sweeps it from useless to the oracle's knowledge.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.runs import Run, cache_dir, open_run
 
 #: Interest sources that are mined (``none`` means surface text only, and mines nothing).
-MINED_SOURCES = ("panel", "smollm2", "openai", "oracle")
+MINED_SOURCES = ("panel", "smollm2", "openai", "taxonomy", "oracle")
 #: Sources that read the shop's hidden motives: results from them are a teaching device or a
 #: bound, never a measurement of an LLM.
 KNOWS_THE_ANSWERS = ("panel", "oracle")
@@ -30,17 +33,23 @@ INTEREST_SOURCES = ("none", *MINED_SOURCES)
 class InterestSource:
     """Which interests a run uses: ``name`` from :data:`INTEREST_SOURCES`; for ``openai`` the
     server's ``base_url`` and ``model``; ``visual`` adds each item's visual cues to an LLM's
-    prompt (the answers shipped for SmolLM2 were made without them)."""
+    prompt (the answers shipped for SmolLM2 were made without them); ``quality`` in [0, 1] sets
+    the panel's dial (None: the default three-annotator panel, which is not a point of the dial)."""
 
     name: str = "panel"
     base_url: str | None = None
     model: str | None = None
     visual: bool = False
+    quality: float | None = None
 
     def __post_init__(self) -> None:
         if self.name not in INTEREST_SOURCES:
             raise ValueError(f"unknown interest source {self.name!r}; use one of "
                              f"{', '.join(INTEREST_SOURCES)}")
+        if self.quality is not None and self.name != "panel":
+            raise ValueError(f"quality is the simulated panel's dial; source {self.name!r} has none")
+        if self.quality is not None and not 0.0 <= self.quality <= 1.0:
+            raise ValueError(f"panel quality {self.quality} is outside [0, 1] (0 useless, 1 the oracle)")
         if self.name == "openai" and not (self.base_url and self.model):
             raise ValueError("interests from an OpenAI-compatible server need --base-url "
                              "(e.g. http://localhost:8000/v1) and --model (the served model's name)")
@@ -52,15 +61,20 @@ class InterestSource:
     @property
     def label(self) -> str:
         """How a results row names this source."""
+        if self.name == "panel" and self.quality is not None:
+            return f"panel-q{round(100 * self.quality):03d}"
         return f"openai:{self.model}" if self.name == "openai" else self.name
 
     @property
     def description(self) -> str:
         """The source in words, for a results table's row or a plot's legend."""
+        if self.name == "panel" and self.quality is not None:
+            return f"simulated panel at quality {self.quality:.2f} (knows the hidden motives)"
         return {"none": "no interests (surface text only)",
                 "panel": "simulated panel (knows the hidden motives)",
                 "oracle": "oracle: true motive names (cheating upper bound)",
-                "smollm2": "SmolLM2-135M (real LLM)"}.get(self.name, f"{self.label} (real LLM)")
+                "smollm2": "SmolLM2-135M (real LLM)",
+                "taxonomy": "zero-shot taxonomy matcher (sentence encoder, no LLM)"}.get(self.name, f"{self.label} (real LLM)")
 
 
 @dataclass
@@ -79,11 +93,13 @@ def mining_run(data: Data, source: InterestSource, seed: int) -> Run:
     from digr_utils.interests.prompts import PROMPT_VERSION
 
     if source.name == "panel":
-        from digr_utils.interests.simulated import default_panel
-
-        recipe = {"interests": "panel", "annotators": [asdict(a) for a in default_panel(seed)]}
+        recipe = {"interests": "panel", "annotators": [asdict(a) for a in _panel(source, seed)]}
     elif source.name == "oracle":
         recipe = {"interests": "oracle"}
+    elif source.name == "taxonomy":
+        from digr_utils.interests.taxonomy import recipe as taxonomy_recipe
+
+        recipe = {"interests": "taxonomy", **taxonomy_recipe()}
     else:
         recipe = {"interests": source.name, "model": source.model, "base_url": source.base_url,
                   "visual": source.visual, "prompt": PROMPT_VERSION}
@@ -98,9 +114,15 @@ def mine(data: Data, source: InterestSource, seed: int = 0, progress: bool = Tru
         raise ValueError("interest source 'none' mines nothing; choose panel, smollm2 or openai")
     run = mining_run(data, source, seed)
     if source.name == "panel":
-        return _mine_panel(data, run, seed, progress)
+        return _mine_panel(data, source, run, seed, progress)
     if source.name == "oracle":
         return _oracle(data, run)
+    if source.name == "taxonomy":
+        from digr_utils.interests.taxonomy import mine_taxonomy
+
+        answers, summary = mine_taxonomy(data.dataset, run, cache_dir=cache_dir())
+        return Mining({answers[0].model if answers else "taxonomy": answers}, None,
+                      {"taxonomy": summary}, run, source)
     cues = _visual_cues(data) if source.visual else None
     if source.name == "smollm2":
         if shipped_llm_answers(data) is not None and not source.visual:
@@ -122,20 +144,27 @@ def mine(data: Data, source: InterestSource, seed: int = 0, progress: bool = Tru
     return Mining({llm.model: answers}, None, {llm.model: summary}, run, source)
 
 
-def _mine_panel(data: Data, run: Run, seed: int, progress: bool) -> Mining:
+def _panel(source: InterestSource, seed: int) -> list:
+    """The annotators behind ``source``: the default panel, or the dial at its quality."""
+    from digr_utils.interests.simulated import default_panel, dial_panel
+
+    return default_panel(seed) if source.quality is None else dial_panel(source.quality, seed)
+
+
+def _mine_panel(data: Data, source: InterestSource, run: Run, seed: int,
+                progress: bool) -> Mining:
     from digr_utils.interests.mining import mine_simulated
-    from digr_utils.interests.simulated import default_panel
 
     if data.shop is None:
         raise ValueError(f"the simulated panel reads the bundled shop's hidden motives; dataset "
                          f"{data.key} has none: use --interests smollm2 or openai")
     items, users, runs = {}, {}, {}
-    for a in default_panel(seed):
+    for a in _panel(source, seed):
         items[a.model], runs[a.model] = mine_simulated(a, data.shop, run.path(f"{a.model}.jsonl"),
                                                        progress=progress)
         users[a.model] = mine_simulated(a, data.shop, run.path(f"{a.model}-users.jsonl"),
                                         users=True, progress=progress)[0]
-    return Mining(items, users, runs, run, InterestSource("panel"))
+    return Mining(items, users, runs, run, source)
 
 
 def _oracle(data: Data, run: Run) -> Mining:

@@ -289,11 +289,19 @@ def grade(table: InterestTable, labels: np.ndarray, truth: np.ndarray | None,
           kind: str = "logistic", seed: int = 0) -> Grading:
     """RLDI end to end: learn from the labelled rows (``labels`` 0/1, -1 = unlabelled), cut at
     the best-F1 threshold on them, keep labelled rows by their own label and the rest by the
-    grader, and score the unlabelled rows against ``truth`` (None on real data: no scores)."""
+    grader, and score the unlabelled rows against ``truth`` (None on real data: no scores).
+
+    When every labelled row has the same label (a miner so bad that all its sampled interests
+    are wrong, or so good that all are right) there is no boundary to learn: every row gets that
+    label, so all are dropped or all kept.
+    """
     labels = np.asarray(labels).astype(int)
     rows = np.flatnonzero(labels >= 0)
-    proba = train_classifier(table, labels, rows, kind=kind, seed=seed).predict_proba(table)
-    threshold = choose_threshold(proba[rows], labels[rows])
+    if len(rows) and len(np.unique(labels[rows])) == 1:
+        proba, threshold = np.full(len(table), float(labels[rows][0])), 0.5
+    else:
+        proba = train_classifier(table, labels, rows, kind=kind, seed=seed).predict_proba(table)
+        threshold = choose_threshold(proba[rows], labels[rows])
     keep = np.where(labels >= 0, labels == 1, proba >= threshold)
     held = np.setdiff1d(np.arange(len(table)), rows)
     scores = {} if truth is None else evaluate_labels(proba[held], truth[held], threshold)
