@@ -54,6 +54,12 @@ class Examples:
         return replace(self, inputs=self.inputs.to(device),
                        attention_mask=self.attention_mask.to(device), labels=self.labels.to(device))
 
+    def subset(self, rows: torch.Tensor) -> Examples:
+        """The examples ``rows`` (a CPU index tensor): a sample to time or smoke-test on."""
+        return Examples(self.inputs[rows], self.attention_mask[rows], self.labels[rows],
+                        self.input_lengths[rows], self.label_lengths[rows],
+                        self.task[rows.numpy()])
+
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         """Model inputs for ``rows`` (a CPU index tensor), trimmed to the batch's longest row.
 

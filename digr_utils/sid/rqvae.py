@@ -157,14 +157,17 @@ class RQVAE(nn.Module):
 @deterministic()
 def train_rqvae(embeddings: np.ndarray, cfg: RQVAEConfig, device: str | None = None,
                 progress: bool = True, checkpoint: str | os.PathLike | None = None,
-                checkpoint_every: int = 10) -> tuple[RQVAE, pd.DataFrame]:
+                checkpoint_every: int = 10, compile_model: bool | None = None
+                ) -> tuple[RQVAE, pd.DataFrame]:
     """Train an RQ-VAE on item ``embeddings`` ``(n, cfg.in_dim)``: the model and one history row
     per epoch (recon, commit, total, used_l1..used_lL, restarted, seconds).
 
     The data stay on the device as one tensor, shuffled per epoch; bf16 autocast on CUDA only.
     With ``checkpoint``, state is saved there every ``checkpoint_every`` epochs and at the end,
     and a run resumes from it when its config matches in every field but ``epochs`` (so raising
-    ``epochs`` continues a finished run).
+    ``epochs`` continues a finished run). ``compile_model`` (default: ``$DIGR_COMPILE=1``)
+    runs the forward pass through ``torch.compile``: on a GPU the small MLPs and the code
+    search fuse into a few kernels; the weights and results are the same model's.
     """
     x_np = validate_embeddings(embeddings, cfg.codebook_size, "train_rqvae", cfg.in_dim)
     device = torch.device(device or pick_device())
@@ -186,12 +189,15 @@ def train_rqvae(embeddings: np.ndarray, cfg: RQVAEConfig, device: str | None = N
                                "optimizer": optimizer.state_dict(),
                                "rng": capture_rng(device, generator), "history": history})
 
+    if compile_model is None:
+        compile_model = os.environ.get("DIGR_COMPILE", "0") == "1"
+    forward = torch.compile(model) if compile_model else model
     counts = torch.zeros(cfg.levels, cfg.codebook_size, dtype=torch.long, device=device)
     bar = progress_bar(range(len(history), cfg.epochs), desc="RQ-VAE", enabled=progress,
                        initial=len(history), total=cfg.epochs)
     for epoch in bar:
         start = time.perf_counter()
-        sums = _train_epoch(model, optimizer, x, cfg.batch_size, generator, counts)
+        sums = _train_epoch(model, forward, optimizer, x, cfg.batch_size, generator, counts)
         restarted = torch.zeros(cfg.levels, device=device)
         if cfg.dead_code_every and (epoch + 1) % cfg.dead_code_every == 0 \
                 and epoch + 1 < cfg.epochs:
@@ -209,16 +215,17 @@ def train_rqvae(embeddings: np.ndarray, cfg: RQVAEConfig, device: str | None = N
     return model, pd.DataFrame(history, columns=_history_columns(cfg.levels))
 
 
-def _train_epoch(model: RQVAE, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+def _train_epoch(model: RQVAE, forward, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                  batch_size: int, generator: torch.Generator, counts: torch.Tensor) -> torch.Tensor:
-    """One pass in random order; returns summed (recon, commit, total), fills code ``counts``."""
+    """One pass in random order through ``forward`` (``model`` or it compiled); returns the
+    summed (recon, commit, total) on the device, fills code ``counts``: no host sync."""
     model.train()
     counts.zero_()
     sums = torch.zeros(3, device=x.device)
     perm = torch.randperm(len(x), generator=generator, device=x.device)
     for idx in perm.split(batch_size):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
-            _, codes, losses = model(x[idx])
+            _, codes, losses = forward(x[idx])
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
