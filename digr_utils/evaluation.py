@@ -74,8 +74,10 @@ class Lists:
 
 
 def rank(model: str, interests: str, recommender, split, valid_users: np.ndarray | None = None,
-         k: int = 20, cache_key: str | None = None, tuning: str = "defaults") -> Lists:
-    """``recommender``'s top-``k`` lists for ``valid_users`` (default all) and every test user.
+         k: int = 20, cache_key: str | None = None, tuning: str = "defaults",
+         test: np.ndarray | None = None) -> Lists:
+    """``recommender``'s top-``k`` lists for ``valid_users`` (default all) and every test user;
+    ``test``: test lists a run saved already (GRPO's ``test_top10.npz``), used as they are.
 
     With ``cache_key`` (name the run and dataset, e.g. ``f"{data.key}-{run.key}"``) the lists are
     kept under ``cache_dir("rankings")``, so a second evaluation of the same model costs nothing.
@@ -95,12 +97,12 @@ def rank(model: str, interests: str, recommender, split, valid_users: np.ndarray
 
     vocab = getattr(recommender, "vocab", None)
     return Lists(model, interests, users, lists("valid", [split.valid_history[u] for u in users]),
-                 lists("test", split.test_history),
+                 lists("test", split.test_history) if test is None else np.asarray(test),
                  None if vocab is None else vocab.codes[:, :-1], tuning)
 
 
 def score_ranked(lists: Lists, split, seed: int = 0, tolerance: float = 0.05,
-                 shares: Sequence[float] = SHARES) -> tuple[Scored, pd.DataFrame | None]:
+                 shares: Sequence[float] = SHARES, reach: int = 1) -> tuple[Scored, pd.DataFrame | None]:
     """Test figures of ranked lists; a generative model's with the cold-start share the
     validation rule picks (:func:`~digr_utils.gen.coldstart.sweep`), returned with the sweep."""
     from digr_utils.gen.coldstart import slot_unseen, sweep
@@ -110,8 +112,8 @@ def score_ranked(lists: Lists, split, seed: int = 0, tolerance: float = 0.05,
         unseen = split.train_counts == 0
         share, table = sweep(lists.valid, split.valid_target[lists.users], lists.test,
                              split.test_target, split.target_is_new("test"), lists.prefix,
-                             unseen, shares, tolerance)
-        top = slot_unseen(lists.test, lists.prefix, unseen, share, max(DEFAULT_KS))
+                             unseen, shares, tolerance, reach=reach)
+        top = slot_unseen(lists.test, lists.prefix, unseen, share, max(DEFAULT_KS), reach)
         tuning += f"; cold-start share {share:g}"
     return Scored(lists.model, lists.interests, seed, *score_lists(top, split), tuning), table
 
@@ -321,13 +323,16 @@ def user_groups(data: Data, which: str = "test", head: float = 0.2) -> pd.DataFr
     counts = split.train_counts
     popular = counts >= np.quantile(counts[counts > 0], 1 - head)
     target = split.targets(which)
+    short, long_ = f"short (≤ {cut} items)", f"long (> {cut} items)"
+    top, tail, new = f"popular (top {head:.0%})", "long tail", "new arrival"
     out = pd.DataFrame({
-        "history": np.where(length <= cut, f"short (≤ {cut} items)", f"long (> {cut} items)"),
-        "target": np.select([split.target_is_new(which), popular[target]],
-                            ["new arrival", f"popular (top {head:.0%})"], "long tail")})
+        "history": pd.Categorical(np.where(length <= cut, short, long_), [short, long_]),
+        "target": pd.Categorical(np.select([split.target_is_new(which), popular[target]],
+                                           [new, top], tail), [top, tail, new])})
     if data.shop is not None:
         n = np.array([len(m) for m in data.shop.user_motives])
-        out.insert(1, "motives", np.where(n > 1, "several motives", "one motive"))
+        out.insert(1, "motives", pd.Categorical(np.where(n > 1, "several motives", "one motive"),
+                                                ["one motive", "several motives"]))
     return out.rename_axis("user")
 
 
@@ -343,13 +348,18 @@ def plot_bars(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=No
               errorbar=("ci", 95), n_boot: int = 1000, seed: int = 0, title: str = "",
               legend_title: str | None = None):
     """A seaborn bar plot with error bars (95 % bootstrap by default; ``"sd"`` over seeds),
-    categories in the order they first appear, the legend beside the axes; returns the axes."""
+    categories in their categorical order or else the order they first appear, the legend
+    beside the axes; returns the axes."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     ax = ax or plt.subplots(figsize=(9, 3.5))[1]
-    sns.barplot(data=frame, x=x, y=y, hue=hue, order=list(dict.fromkeys(frame[x])),
-                hue_order=None if hue is None else list(dict.fromkeys(frame[hue])),
+    def order(column: str) -> list:
+        values = frame[column]
+        return list(values.cat.categories) if hasattr(values, "cat") else list(dict.fromkeys(values))
+
+    sns.barplot(data=frame, x=x, y=y, hue=hue, order=order(x),
+                hue_order=None if hue is None else order(hue),
                 errorbar=errorbar, n_boot=n_boot, seed=seed, ax=ax)
     ax.set(title=title, xlabel="", ylabel=y)
     if hue is not None:

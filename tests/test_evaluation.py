@@ -41,9 +41,9 @@ def test_score_ranked_slots_new_arrivals_with_the_share_validation_allows():
     lists = Lists("gen", "none", np.arange(3), valid, test, CODES[:, :-1])
     scored, sweep = score_ranked(lists, split, shares=(0.0, 0.2, 0.5))
     assert sweep["chosen"].tolist() == [False, False, True] and "cold-start share 0.5" in scored.tuning
-    # with 5 slots of 10, user 1's list is 2, 5, 3, 0, 4, 1: the new arrival at rank 2
+    # 5 slots of 10: user 1's top beam is item 2, whose first code item 5 shares: 2, 3, 0, 1, 5
     assert scored.figures["new HR@5"] == 1.0
-    assert scored.per_user[1] == pytest.approx(1 / np.log2(3))
+    assert scored.per_user[1] == pytest.approx(1 / np.log2(6))
     assert sweep.loc[0.0, "test new HR@10"] == 0.0
 
 
@@ -126,3 +126,10 @@ def test_load_evaluation_is_none_until_digr_evaluate_ran():
     class Data:
         key = "no-such-dataset"
     assert load_evaluation(Data()) is None
+
+
+def test_rank_uses_saved_test_lists_as_they_are():
+    split, model = _split(), _Counting()
+    saved = np.array([[5, 4, 3, 2], [1, 0, 2, 3], [0, 1, 2, 3]])
+    lists = rank("m", "—", model, split, k=4, test=saved)
+    assert model.calls == 1 and (lists.test == saved).all()

@@ -34,23 +34,11 @@ def test_share_zero_ranks_only_warm_items(base):
     assert sorted(top[0].tolist()) == [0, 1, 2, 3]
 
 
-def test_unseen_items_follow_the_beam_they_share_a_prefix_with(base):
-    cold = ColdStartRecommender(base, UNSEEN, 0.5)
-    warm = ColdStartRecommender(base, UNSEEN, 0.0).recommend([np.array([0, 1])], 4)[0].tolist()
-    top = cold.recommend([np.array([0, 1])], 6)[0].tolist()
-    # item 4 shares two levels with item 0: it comes right after item 0. Item 5 shares one
-    # level with items 2 and 3: it comes right after whichever of them the beams rank first.
-    assert top.index(4) == top.index(0) + 1
-    first_of_23 = min(warm.index(2), warm.index(3))
-    assert top.index(5) == top.index(warm[first_of_23]) + 1
-    assert [i for i in top if i < 4] == warm  # the warm order is kept
-
-
-def test_the_share_caps_how_many_unseen_items_enter(base):
-    top = ColdStartRecommender(base, UNSEEN, 0.25).recommend([np.array([2])], 4)[0].tolist()
-    assert sum(i in (4, 5) for i in top) == 1 and len(set(top)) == 4
-    # the deeper match wins the one slot: item 4 (two levels with item 0)
-    assert 4 in top
+def test_the_recommender_slots_unseen_items_into_its_own_ranking(base):
+    history = [np.array([0, 1])]
+    top = ColdStartRecommender(base, UNSEEN, 0.5, reach=2).recommend(history, 4)
+    ranked = base.recommend(history, 20)
+    np.testing.assert_array_equal(top, slot_unseen(ranked, CODES[:, :-1], UNSEEN, 0.5, 4, reach=2))
 
 
 def test_bad_arguments_are_named(base):
@@ -73,22 +61,34 @@ def test_slot_unseen_drops_unseen_beams_and_pads():
     # the model ranked unseen item 5 second: it is dropped, and share 0 leaves the warm order
     ranked = np.array([[2, 5, 0, -1]])
     np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.0, 4), [[2, 0, -1, -1]])
-    # share 0.5 of 4 = 2 slots: item 5 (level 1 with item 2) after 2, item 4 (two levels) after 0
-    np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.5, 4), [[2, 5, 0, 4]])
+    # reach 1: only item 2's prefix counts; item 5 shares its first level, item 4 shares nothing
+    np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.5, 4), [[2, 0, 5, -1]])
+    # reach 2: item 4 shares two levels with item 0, item 5 one with item 2: deepest first, last
+    np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.5, 4, reach=2), [[2, 0, 4, 5]])
+
+
+def test_the_share_caps_the_slots_and_the_warm_head_is_kept():
+    prefix, ranked = CODES[:, :-1], np.array([[0, 1, 2, 3]])
+    np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.25, 4, reach=4), [[0, 1, 2, 4]])
+    np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.5, 4, reach=4), [[0, 1, 4, 5]])
+    # deeper matches only: item 5 shares one level, so min_depth 2 leaves its slot to item 3
+    np.testing.assert_array_equal(slot_unseen(ranked, prefix, UNSEEN, 0.5, 4, reach=4, min_depth=2),
+                                  [[0, 1, 2, 4]])
 
 
 def test_sweep_scores_every_share_from_one_list():
     prefix = CODES[:, :-1]
     valid = np.array([[0, 1, 2, 3], [2, 3, 0, 1]])
     test = np.array([[0, 1, 2, 3], [2, 3, 0, 1]])
-    # user 0's target is warm item 3 (rank 4); user 1's is new item 5, under item 2's level-1 code
+    # user 0's target is warm item 3 (rank 4); user 1's is new item 5, under item 2's level-1 code;
+    # slots take the last places, so the validation targets (rank 1) never move
     chosen, table = sweep(valid, np.array([0, 2]), test, np.array([3, 5]), np.array([False, True]),
                           prefix, UNSEEN, shares=(0.0, 0.25, 0.5), tolerance=0.05, k=4)
-    # one slot goes to the deeper match (item 4, two levels with item 0), two reach item 5 too
-    assert table["test new HR@4"].tolist() == [0.0, 0.0, 1.0]
+    # user 1's top beam is item 2: one slot is enough for item 5, which shares its first level
+    assert table["test new HR@4"].tolist() == [0.0, 1.0, 1.0]
     # validation targets sit at rank 1 under every share, so every share is free: the largest wins
     assert chosen == 0.5 and table["chosen"].tolist() == [False, False, True]
-    # with a slot, user 0's list is 0, 4, 1, 2: warm item 3 falls out of the top 4
+    # with a slot, user 0's list is 0, 1, 2, 4 (item 4 under item 0's prefix): item 3 falls out
     assert table["test warm HR@4"].tolist() == [1.0, 0.0, 0.0]
 
 
@@ -104,3 +104,12 @@ def test_choose_share_ranks_validation_once(base, monkeypatch):
 
     share, scores = choose_share(base, Split(), shares=(0.0, 0.1, 0.2))
     assert len(calls) == 1 and set(scores) == {0.0, 0.1, 0.2} and share in scores
+
+
+def test_the_rule_reads_what_a_slot_costs_warm_users_in_hr():
+    prefix = CODES[:, :-1]
+    lists = np.array([[0, 1, 2, 3], [2, 3, 0, 1]])
+    # validation targets last in their lists: a slot pushes both out, NDCG@4 would barely notice
+    chosen, table = sweep(lists, np.array([3, 1]), lists, np.array([3, 5]), np.array([False, True]),
+                          prefix, UNSEEN, shares=(0.0, 0.25), tolerance=0.05, k=4)
+    assert table["valid HR@4"].tolist() == [1.0, 0.0] and chosen == 0.0
