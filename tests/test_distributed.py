@@ -1,6 +1,7 @@
 """Data-parallel training: two gloo processes on the CPU follow one process with the same global
-batch (SFT and SASRec), rankings gathered across ranks come back whole and in order, and a
+batch (SFT, GRPO and SASRec), rankings gathered across ranks come back whole and in order, and a
 plain process sees every helper as a no-op."""
+import copy
 import json
 import os
 import socket
@@ -14,9 +15,12 @@ from digr_utils import distributed
 from digr_utils.baselines.sasrec import SASRec
 from digr_utils.data.dataset import Split
 from digr_utils.gen.data import TaskMix, build_examples
+from digr_utils.gen.decode import CatalogTrie
+from digr_utils.gen.grpo import GRPOBatch, GRPOConfig
+from digr_utils.gen.grpo_stage import GRPOTraining, train_grpo
 from digr_utils.gen.model import ModelConfig, build_model
 from digr_utils.gen.sft import SFTConfig, train_sft
-from digr_utils.gen.vocab import SidVocab
+from digr_utils.gen.vocab import NEXT, SidVocab
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -43,15 +47,35 @@ def _train_both(split: Split) -> dict:
     examples = build_examples(split, vocab, mix=TaskMix(interest_to_sid=False, sid_to_interest=False))
     model = build_model(_TINY, vocab, seed=0)
     sft = train_sft(model, examples, _SFT, device="cpu", progress=False)
+    sft_weight = float(model.lm_head.weight.detach().sum())
+    grpo = _grpo(model, vocab)
     sasrec = SASRec(_N_ITEMS, max_len=6, hidden=16, n_layers=1, dropout=0.0, seed=0)
     sasrec.fit(split, verbose=False, **_SASREC)
     gathered = distributed.gather_rows(lambda rows: np.asarray(rows) * 10, list(range(7)))
     return {"sft_loss": sft.history["train_loss"].tolist(),
-            "sft_weight": float(model.lm_head.weight.detach().sum()),
+            "sft_weight": sft_weight,
             "sasrec_loss": [h["loss"] for h in sasrec.history],
             "sasrec_ndcg": [h["valid_NDCG@10"] for h in sasrec.history],
             "sasrec_top": sasrec.recommend(split.test_history, 5).tolist(),
+            "grpo_reward": grpo.history["train_reward"].tolist()[1:],
+            "grpo_loss": grpo.history["train_loss"].tolist()[1:],
+            "grpo_weight": float(grpo.model.lm_head.weight.detach().sum()),
             "gathered": gathered.tolist(), "world": distributed.world_size()}
+
+
+def _grpo(sft_model, vocab: SidVocab):
+    """GRPO from the SFT model on 10 histories, 6 a step (3 per rank; the last step 4):
+    beam rollouts, so no rank draws random numbers the single run would not."""
+    tokens = vocab.item_tokens()
+    ids = torch.tensor([[NEXT, *tokens[i], *tokens[(i + 1) % _N_ITEMS]] for i in range(10)])
+    batch = GRPOBatch(ids, torch.ones_like(ids), (torch.arange(10) + 2) % _N_ITEMS,
+                      torch.full((_N_ITEMS,), 0.5))
+    trie = CatalogTrie(tokens, vocab.vocab_size, "cpu")
+    reference = copy.deepcopy(sft_model)
+    train = GRPOTraining(lr=1e-2, epochs=2, batch_size=6, histories=None, patience=5)
+    steps = iter(range(100))
+    return train_grpo(sft_model, reference, batch, trie, GRPOConfig(group_size=4), train,
+                      lambda m: {"NDCG@10": float(next(steps))}, device="cpu", progress=False)
 
 
 def _worker(rank: int, port: int, out: str) -> None:
@@ -84,6 +108,10 @@ def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(tm
     assert one["sasrec_loss"][-1] < one["sasrec_loss"][0]
     assert two["sft_loss"] == pytest.approx(one["sft_loss"], rel=1e-4)
     assert two["sft_weight"] == pytest.approx(one["sft_weight"], rel=1e-4)
+    assert two["grpo_reward"] == pytest.approx(one["grpo_reward"], rel=1e-4)
+    assert two["grpo_loss"] == pytest.approx(one["grpo_loss"], rel=1e-3, abs=1e-5)
+    assert two["grpo_weight"] == pytest.approx(one["grpo_weight"], rel=1e-4)
+    assert two["grpo_weight"] != pytest.approx(two["sft_weight"], rel=1e-6)  # GRPO did move it
     assert two["sasrec_loss"] == pytest.approx(one["sasrec_loss"], rel=1e-4)
     assert two["sasrec_ndcg"] == pytest.approx(one["sasrec_ndcg"], abs=1e-6)
     assert two["sasrec_top"] == one["sasrec_top"]  # the gathered test ranking, row by row

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from digr_utils import distributed
 from digr_utils.data.stage import Data
 from digr_utils.runs import Run, digest, open_run
 
@@ -37,7 +38,8 @@ def train_sasrec(data: Data, config: SASRecConfig = SASRecConfig(), seed: int = 
     """SASRec on ``data`` with ``config`` and ``seed``, trained once and then loaded from its run.
 
     ``item_features`` (one row per item) add Linear(features) to each item's vector;
-    ``features_name`` names them in the run's folder (their digest is in the recipe).
+    ``features_name`` names them in the run's folder (their digest is in the recipe). Under
+    torchrun every rank trains and evaluates its share; rank 0 writes the run's figures.
     """
     from digr_utils.baselines.sasrec import SASRec
     from digr_utils.metrics import evaluate
@@ -55,8 +57,10 @@ def train_sasrec(data: Data, config: SASRecConfig = SASRecConfig(), seed: int = 
     model.fit(data.split, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
               patience=config.patience, verbose=progress, checkpoint_dir=run.folder)
     test = evaluate(model, data.split, "test")
-    run.save_metrics({"model": f"SASRec · {features_name}", "dataset": data.key, "seed": seed,
-                      "epochs_run": len(model.history),
-                      **{f"test {g} {m}": v for g in ("all", "warm", "new")
-                         for m, v in test[g].items()}})
+    if distributed.is_main():
+        run.save_metrics({"model": f"SASRec · {features_name}", "dataset": data.key, "seed": seed,
+                          "epochs_run": len(model.history),
+                          **{f"test {g} {m}": v for g in ("all", "warm", "new")
+                             for m, v in test[g].items()}})
+    distributed.barrier()  # no rank reads the run as unfinished while rank 0 writes it
     return model, run

@@ -150,8 +150,9 @@ def _train_epoch(net, model, data: Examples, cfg: SFTConfig, optimizer, schedule
     and read once, at the end."""
     model.train()
     total = torch.zeros((), device=device)
+    lengths = data.label_lengths.cpu()  # token counts from the host: no GPU wait per step
     for rows in _length_grouped_batches(data.input_lengths, cfg.batch_size, order):
-        mine, weight = _my_share(rows, data.label_lengths)
+        mine, weight = _my_share(rows, lengths)
         with _autocast(device):
             loss = net(**data.batch(mine)).loss
         optimizer.zero_grad(set_to_none=True)
@@ -160,8 +161,8 @@ def _train_epoch(net, model, data: Examples, cfg: SFTConfig, optimizer, schedule
         optimizer.step()
         scheduler.step()
         # token-weighted, so the epoch loss is the mean over target tokens, not over batches
-        total += loss.detach().float() * int(data.label_lengths[mine].sum()) * (weight > 0)
-    return distributed.all_sum(total).item() / int(data.label_lengths.sum())
+        total += loss.detach().float() * int(lengths[mine].sum()) * (weight > 0)
+    return distributed.all_sum(total).item() / int(lengths.sum())
 
 
 def _my_share(rows: torch.Tensor, label_lengths: torch.Tensor) -> tuple[torch.Tensor, float]:
