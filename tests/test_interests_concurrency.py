@@ -147,3 +147,14 @@ def test_mine_items_through_a_server_retries_and_keeps_its_pool_bounded(tmp_path
     assert set(tries.values()) == {2}  # each refused once, retried once
     assert flight.most == 4  # four conversations at a time, never more
     assert summary["tokens"] == 70
+
+
+def test_concurrency_comes_from_the_environment_when_not_given(monkeypatch):
+    monkeypatch.delenv("DIGR_LLM_CONCURRENCY", raising=False)
+    assert OpenAICompatible("http://localhost:8000/v1", "m").concurrency == 8
+    monkeypatch.setenv("DIGR_LLM_CONCURRENCY", "3")
+    assert OpenAICompatible("http://localhost:8000/v1", "m").concurrency == 3
+    assert OpenAICompatible("http://localhost:8000/v1", "m", concurrency=5).concurrency == 5
+    monkeypatch.setenv("DIGR_LLM_CONCURRENCY", "many")
+    with pytest.raises(ValueError, match="DIGR_LLM_CONCURRENCY='many' is not a whole number"):
+        OpenAICompatible("http://localhost:8000/v1", "m")

@@ -23,6 +23,11 @@ from digr_utils.interests.backends import Completion
 
 _log = logging.getLogger(__name__)
 
+#: How many requests are in flight at once when a client is built without ``concurrency``
+#: (``digr mine --interests openai`` builds it so); the environment variable overrides it.
+DEFAULT_CONCURRENCY = 8
+CONCURRENCY_ENV = "DIGR_LLM_CONCURRENCY"
+
 #: The longest a server's Retry-After is obeyed, so one busy server cannot stall a run for hours.
 MAX_RETRY_WAIT = 60.0
 
@@ -54,7 +59,9 @@ _OPENER = urllib.request.build_opener(_NoRedirects)
 class OpenAICompatible:
     """Chat completions from a server at ``base_url`` (ending in ``/v1``, e.g. ``http://localhost:8000/v1``).
 
-    ``concurrency`` requests are in flight at most; each is retried ``max_retries`` times with
+    ``concurrency`` requests are in flight at most (None: ``$DIGR_LLM_CONCURRENCY``, else
+    :data:`DEFAULT_CONCURRENCY`); a server that batches (vLLM) answers many at once, one that
+    does not (``digr serve-llm``) gains little. Each is retried ``max_retries`` times with
     exponential backoff (``backoff``, 2×, 4×… seconds, or the server's Retry-After, capped at
     ``MAX_RETRY_WAIT``) after a connection error, a timeout, HTTP 429 or 5xx; other 4xx are not
     retried. ``prefill`` starts the answer: it is sent as a trailing assistant message and put in
@@ -67,11 +74,13 @@ class OpenAICompatible:
 
     def __init__(self, base_url: str, model: str, api_key_env: str | None = "OPENAI_API_KEY",
                  timeout: float = 60.0, max_retries: int = 3, backoff: float = 1.0,
-                 concurrency: int = 8, max_tokens: int = 256, temperature: float = 0.0,
+                 concurrency: int | None = None, max_tokens: int = 256, temperature: float = 0.0,
                  prefill: str | None = None):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"OpenAICompatible: base_url {base_url!r} must start with http:// or "
                              "https://, e.g. http://localhost:8000/v1")
+        if concurrency is None:
+            concurrency = _concurrency_from_env()
         if concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise ValueError("OpenAICompatible: needs concurrency >= 1, max_retries >= 0 and "
                              f"timeout > 0 (got {concurrency}, {max_retries}, {timeout})")
@@ -175,6 +184,17 @@ class OpenAICompatible:
         # a server that ignored the trailing assistant turn may repeat the prefill itself
         text = content if prefill and content.startswith(prefill) else prefill + content
         return Completion(_scrub(text, key), tokens=tokens if isinstance(tokens, int) else 0)
+
+
+def _concurrency_from_env() -> int:
+    raw = os.environ.get(CONCURRENCY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CONCURRENCY
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"${CONCURRENCY_ENV}={raw!r} is not a whole number; set it to how many "
+                         "requests may be in flight at once, e.g. 8") from None
 
 
 def _retry_after(value: str | None) -> float | None:
