@@ -10,7 +10,9 @@ T5 on the next-item task (random semantic IDs), constrained beam search per 1000
 SASRec epoch with its validation. Work whose cost is per row by construction is timed on a
 sample and scaled: 256 item texts, 1024 SFT examples, 250 users' beam searches. Then it fits time = a * size^b per stage on a log-log scale
 and projects Amazon Beauty (22,363 users, 12,101 items) and a large category (200,000 users,
-100,000 items). Extra MB is the peak resident memory above the stage's start. The last line
+100,000 items). The fit uses CPU seconds (one thread: run it with OMP_NUM_THREADS=1), which a
+machine shared with other jobs inflates far less than wall time. Extra MB is the peak resident
+memory above the stage's start. The last line
 is everything as JSON.
 """
 from __future__ import annotations
@@ -53,13 +55,15 @@ def measure(n_users: int, n_items: int, seed: int = 0) -> list[dict]:
 
     def timed(stage: str, work, scale: float = 1.0) -> object:
         with PeakMemory(torch.device("cpu")) as memory:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             out = work()
             seconds = (time.perf_counter() - start) * scale
+            cpu_seconds = (time.process_time() - cpu) * scale
         rows.append({"stage": stage, "users": n_users, "items": split.n_items,
-                     "seconds": round(seconds, 2), "extra_mb": round(memory.extra_mb)})
+                     "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+                     "extra_mb": round(memory.extra_mb)})
         print(f"{n_users:>7,} users {split.n_items:>7,} items  {stage:<26} {seconds:8.1f} s "
-              f"{memory.extra_mb:7.0f} MB", flush=True)
+              f"{cpu_seconds:8.1f} cpu-s {memory.extra_mb:7.0f} MB", flush=True)
         return out
 
     sample = texts[:_EMBED_SAMPLE]
@@ -89,18 +93,24 @@ def measure(n_users: int, n_items: int, seed: int = 0) -> list[dict]:
 
 
 def project(rows: list[dict]) -> list[dict]:
-    """Per stage, the log-log slope b of time = a * size^b over the measured shops (size:
-    the stage's driver, :data:`DRIVER`) and the time it projects for each of :data:`TARGETS`."""
+    """Per stage, the log-log slopes b of CPU time = a * size^b and of extra memory over the
+    measured shops (size: the stage's driver, :data:`DRIVER`), and what they project for each
+    of :data:`TARGETS`."""
     out = []
     for stage, driver in DRIVER.items():
         mine = [r for r in rows if r["stage"] == stage]
         size = np.log([r[driver] for r in mine])
-        seconds = np.log([max(r["seconds"], 1e-3) for r in mine])
-        slope, intercept = np.polyfit(size, seconds, 1) if len(mine) > 1 else (1.0, seconds[0] - size[0])
-        target_of = {"users": 0, "items": 1}[driver]
-        out.append({"stage": stage, "driver": driver, "slope": round(float(slope), 2),
-                    **{name: round(float(np.exp(intercept + slope * np.log(sizes[target_of]))), 1)
-                       for name, sizes in TARGETS.items()}})
+        target = {name: np.log(sizes[{"users": 0, "items": 1}[driver]])
+                  for name, sizes in TARGETS.items()}
+        row = {"stage": stage, "driver": driver}
+        for key, floor, tag in (("cpu_seconds", 1e-3, ""), ("extra_mb", 1, " MB")):
+            value = np.log([max(r[key], floor) for r in mine])
+            slope, intercept = (np.polyfit(size, value, 1) if len(mine) > 1
+                                else (1.0, value[0] - size[0]))
+            row["slope" + tag] = round(float(slope), 2)
+            row.update({name + tag: round(float(np.exp(intercept + slope * t)), 1)
+                        for name, t in target.items()})
+        out.append(row)
     return out
 
 
@@ -114,11 +124,12 @@ def main(argv: list[str] | None = None) -> dict:
         users, items = (int(x) for x in size.split(":"))
         rows += measure(users, items)
     projection = project(rows)
-    print(f"\n{'stage':<26} {'grows as size^b':>15} "
-          + " ".join(f"{name + ' (s)':>18}" for name in TARGETS))
+    print(f"\n{'stage':<26} {'cpu-s grow as':>15} {'MB grow as':>15} "
+          + " ".join(f"{name + ' (cpu-s, MB)':>30}" for name in TARGETS))
     for p in projection:
         print(f"{p['stage']:<26} {p['driver'] + '^' + str(p['slope']):>15} "
-              + " ".join(f"{p[name]:>18,.0f}" for name in TARGETS))
+              f"{p['driver'] + '^' + str(p['slope MB']):>15} "
+              + " ".join(f"{p[name]:>20,.0f} {p[name + ' MB']:>9,.0f}" for name in TARGETS))
     result = {"threads": torch.get_num_threads(), "rows": rows, "projection": projection}
     print(json.dumps(result))
     return result

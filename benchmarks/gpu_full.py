@@ -13,6 +13,7 @@ JSON; docs/gpu.md says how to read it.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import tempfile
@@ -49,6 +50,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start = torch.cuda.memory_allocated(self.device)
         else:
+            _return_freed_memory()
             self.start = self.peak = _resident()
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
@@ -74,6 +76,15 @@ class PeakMemory:
         while not self._stop.wait(0.01):
             self.peak = max(self.peak, _resident())
         self.peak = max(self.peak, _resident())
+
+
+def _return_freed_memory() -> None:
+    """Hand memory freed by earlier work back to the OS (glibc keeps it otherwise), so a
+    block's resident peak above its start is its own."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the figure includes earlier work's memory
+        pass
 
 
 def _resident() -> int:
@@ -109,13 +120,14 @@ def run_stages(preset: str, small: bool, llm_steps: int = 0) -> list[dict]:
 
     def stage(name: str, unit: str, work) -> object:
         with PeakMemory(device) as memory:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             result, units = work()
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         rows.append({"stage": name, "units": units, "unit": unit, "seconds": round(seconds, 2),
-                     "per_second": round(units / seconds, 1), "peak_mb": round(memory.mb)})
-        print(f"{name:<22} {units:>9,} {unit:<22} {seconds:8.1f} s {units / seconds:10.1f}/s "
-              f"{memory.mb:8.0f} MB", flush=True)
+                     "cpu_seconds": round(cpu, 2), "per_second": round(units / seconds, 1),
+                     "peak_mb": round(memory.mb)})
+        print(f"{name:<22} {units:>9,} {unit:<16} {seconds:8.1f} s {cpu:8.1f} cpu-s "
+              f"{units / seconds:10.1f}/s {memory.mb:8.0f} MB", flush=True)
         return result
 
     data = stage("data", "users", lambda: (load_data(p), p.n_users))
