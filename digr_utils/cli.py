@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="how item codes are made: an RQ-VAE, residual k-means, or the "
                             "folder's published IDs (LETTER / MiniOneRec)")
 
+    def table_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--seeds", type=int, nargs="+", default=None,
+                       help="each seed a whole pipeline; the table shows mean ± std "
+                            "(default: --seed, else the preset's seed)")
+        p.add_argument("--trials", type=int, default=1,
+                       help="hyper-parameter settings tried on validation per learned model")
+
     stage("data", "generate or load the dataset and split it; prints its statistics").add_argument(
         "--regenerate", action="store_true", help="rewrite the bundled shop's files under data/ from its seed")
     interests(stage("mine", "MLIM: mine deep interests of every item; prints their quality"))
@@ -81,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="sentence encoder: the bundled minilm, or a sentence-transformers name or folder")
     for name, text in (("sft", "stage 1: train the generative recommender on semantic IDs; prints HR/NDCG@5/10"),
                        ("grpo", "stage 2: refine the SFT model by GRPO; prints reward, KL and HR/NDCG@5/10 before and after"),
-                       ("pipeline", "every stage in order (reusing finished runs); prints each stage's figures")):
+                       ("pipeline", "every stage in order (data, mine + label, IDs, SFT, GRPO "
+                                    "for mined interests), reusing finished runs, then the "
+                                    "results table; prints each stage's figures and the table")):
         p = stage(name, text)
         interests(p)
         labels(p)
@@ -101,18 +110,15 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--lr", type=float, default=None, help="default: the tuned GRPOTraining.lr")
             p.add_argument("--epochs", type=int, default=None, help="default: GRPOTraining.epochs (2)")
         else:
-            p.add_argument("--seeds", type=int, nargs="+", default=None,
-                           help="run the chain once per seed (default: the preset's seed)")
+            table_options(p)
     evaluate = stage("evaluate", "the results table: popularity, SASRec and the generative "
                      "models on one split; prints one row per model as JSON")
     labels(evaluate)
     ids(evaluate)
-    evaluate.add_argument("--interests", nargs="+", default=["none", "panel"],
-                          help="one generative model per interest source (none = TIGER)")
-    evaluate.add_argument("--seeds", type=int, nargs="+", default=[0],
-                          help="each seed a whole pipeline; the table shows mean ± std")
-    evaluate.add_argument("--trials", type=int, default=1,
-                          help="hyper-parameter settings tried on validation per learned model")
+    evaluate.add_argument("--interests", nargs="+", default=None,
+                          help="one generative model per interest source (none = TIGER); "
+                               "default: none panel on the shop, none with --data")
+    table_options(evaluate)
     runs = sub.add_parser("runs", help="list the runs under artifacts/ with their key figures")
     runs.add_argument("--stage", default=None, help="only this stage (data, mine, label, sids, sft, grpo, baselines)")
     serve = sub.add_parser("serve-llm", help="serve a local model over an OpenAI-compatible HTTP API")
@@ -162,10 +168,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         from digr_utils.data.stage import data_stage
 
         return data_stage(preset, spec, regenerate=args.regenerate)
+    if args.command in ("evaluate", "pipeline"):
+        seeds = tuple(args.seeds or [preset.seed if args.seed is None else args.seed])
     if args.command == "evaluate":
         from digr_utils.evaluation import evaluate_stage
 
-        return evaluate_stage(preset, args.seeds, args.interests, spec, args.sids, args.trials)
+        sources = args.interests or (["none"] if spec is not None else ["none", "panel"])
+        return evaluate_stage(preset, seeds, sources, spec, args.sids, args.trials)
     from digr_utils.interests.stage import InterestSource
 
     source = InterestSource(args.interests, args.base_url, args.model, args.visual_cues)
@@ -203,8 +212,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
                           **overrides)
     from digr_utils.pipeline import run_pipeline
 
-    return run_pipeline(preset, source, args.sids, spec,
-                        tuple(args.seeds) if args.seeds else None, recipe)
+    return run_pipeline(preset, source, args.sids, spec, seeds, recipe, trials=args.trials)
 
 
 def _list_runs(stage: str | None) -> dict:

@@ -183,3 +183,62 @@ def test_runs_lists_what_exists(capsys, _artifacts):
     assert main(["runs"]) == 0
     [row] = _last_json(capsys)["runs"]
     assert row["stage"] == "data" and row["finished"] is True
+
+
+def _record_stages(monkeypatch) -> list:
+    """Replace every stage the pipeline calls by one that records (stage, seed) and returns a
+    small figure; ``evaluate_stage`` records its seeds and sources."""
+    calls = []
+
+    def fake(stage):
+        def run(preset, source=None, *args, seed=None, **kwargs):
+            if stage == "label":
+                seed = args[2]
+            calls.append((stage, seed))
+            return {"stage": stage}
+        return run
+
+    for module, name in (("digr_utils.labeling.stage", "label"), ("digr_utils.sid.stage", "sids"),
+                         ("digr_utils.gen.stage", "sft"), ("digr_utils.gen.grpo_stage", "grpo")):
+        monkeypatch.setattr(f"{module}.{name}_stage", fake(name))
+
+    def table(preset, seeds, sources, spec, method, trials, progress=True):
+        calls.append(("table", tuple(seeds), tuple(sources), method, trials))
+        return {"rows": []}
+
+    monkeypatch.setattr("digr_utils.evaluation.evaluate_stage", table)
+    return calls
+
+
+def test_pipeline_runs_every_stage_per_seed_then_the_table(capsys, monkeypatch):
+    calls = _record_stages(monkeypatch)
+    assert main(["pipeline", "--preset", "ci", "--seeds", "0", "1", "--trials", "2"]) == 0
+    f = _last_json(capsys)
+    chain = [(s, seed) for seed in (0, 1) for s in ("label", "sids", "sft", "grpo")]
+    assert calls == [*chain, ("table", (0, 1), ("none", "panel"), "rqvae", 2)]
+    assert f["data"]["users"] == 500 and f["grpo"] == {"0": {"stage": "grpo"}, "1": {"stage": "grpo"}}
+    assert f["table"] == {"rows": []}
+
+
+def test_pipeline_without_interests_is_tiger_sft_only_and_takes_seed(capsys, monkeypatch):
+    calls = _record_stages(monkeypatch)
+    assert main(["pipeline", "--preset", "ci", "--interests", "none", "--seed", "3"]) == 0
+    assert calls == [("sids", 3), ("sft", 3), ("table", (3,), ("none",), "rqvae", 1)]
+
+
+def test_pipeline_with_a_recipe_the_table_cannot_name_skips_only_the_table(capsys, monkeypatch):
+    calls = _record_stages(monkeypatch)
+    assert main(["pipeline", "--preset", "ci", "--budget", "50"]) == 0
+    assert [c[0] for c in calls] == ["label", "sids", "sft", "grpo"]
+    assert "knows interest sources by name" in _last_json(capsys)["table"]["skipped"]
+
+
+def test_evaluate_on_real_data_defaults_to_the_shallow_model(capsys, monkeypatch, tmp_path):
+    calls = _record_stages(monkeypatch)
+    _write_letter(tmp_path, "X")
+    assert main(["evaluate", "--preset", "ci", "--data", str(tmp_path), "--sids", "published",
+                 "--seed", "2"]) == 0
+    assert calls == [("table", (2,), ("none",), "published", 1)]
+    assert main(["evaluate", "--preset", "ci", "--seeds", "0", "1"]) == 0
+    assert calls[-1] == ("table", (0, 1), ("none", "panel"), "rqvae", 1)
+
