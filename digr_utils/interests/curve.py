@@ -148,3 +148,37 @@ def _kind(source: InterestSource) -> str:
     if source.name == "panel":
         return "dial" if source.quality is not None else "panel"
     return "line" if source.name in LINES else "real miner"
+
+
+def plot(frame: pd.DataFrame, x: str = "precision", ax=None, title: str | None = None):
+    """The curve on one axis: test NDCG@10 (mean, bar = std over seeds) against the scorer's
+    ``x`` (precision or recall) for the dial, the default panel and the real miners; TIGER,
+    SASRec and the oracle as horizontal lines."""
+    import matplotlib.pyplot as plt
+
+    stats = summarise(frame)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    dial = stats[stats["kind"] == "dial"].sort_values("quality")
+    if len(dial):
+        ax.errorbar(dial[x], dial["NDCG@10"], yerr=dial["NDCG@10 std"].fillna(0), marker="o",
+                    color="tab:blue", capsize=3, label="simulated panel, quality dial 0 → 1")
+        for _, row in dial.iterrows():
+            ax.annotate(f"q={row['quality']:g}", (row[x], row["NDCG@10"]), fontsize=8,
+                        textcoords="offset points", xytext=(4, -10))
+    markers = {"panel": ("s", "tab:purple"), "smollm2": ("D", "tab:red"),
+               "taxonomy": ("^", "tab:orange")}
+    for source, row in stats[stats["kind"].isin(["panel", "real miner"])].iterrows():
+        marker, colour = markers.get(source, ("P", "tab:brown"))
+        ax.errorbar(row[x], row["NDCG@10"], yerr=0 if np.isnan(row["NDCG@10 std"]) else row["NDCG@10 std"],
+                    marker=marker, color=colour, capsize=3, linestyle="none", markersize=8,
+                    label=row["description"])
+    lines = {"none": ("TIGER: shallow IDs (no interests)", "tab:gray", "--"),
+             "sasrec": ("SASRec on item IDs", "black", ":"),
+             "oracle": ("oracle: true motives (cheating)", "tab:green", "-.")}
+    for source, (label, colour, style) in lines.items():
+        if source in stats.index:
+            ax.axhline(stats.loc[source, "NDCG@10"], color=colour, linestyle=style, label=label)
+    ax.set(xlabel=f"mined-interest {x} (independent scorer)", ylabel="test NDCG@10 (deep-SID SFT)",
+           xlim=(-0.03, 1.03), title=title or f"Recommendation quality vs mining {x}")
+    return ax
