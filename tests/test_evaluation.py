@@ -133,3 +133,27 @@ def test_rank_uses_saved_test_lists_as_they_are():
     saved = np.array([[5, 4, 3, 2], [1, 0, 2, 3], [0, 1, 2, 3]])
     lists = rank("m", "—", model, split, k=4, test=saved)
     assert model.calls == 1 and (lists.test == saved).all()
+
+
+def test_digr_evaluate_keeps_its_table_for_the_notebook(monkeypatch, capsys):
+    from digr_utils import evaluation
+
+    class Data:
+        key = "tiny-evaluate-test"
+
+    columns = ("all HR@5", "all NDCG@5", "all HR@10", "all NDCG@10", "warm HR@10", "warm NDCG@10",
+               "new HR@10", "new NDCG@10")
+    rows = [Scored(m, i, seed, dict.fromkeys(columns, v + 0.01 * seed), np.array([v, v]), "t")
+            for seed in (0, 1, 2)
+            for m, i, v in (("Popularity", "—", 0.05), ("SASRec (item IDs)", "—", 0.1),
+                            (evaluation.DEEP_SFT, "panel", 0.12))]
+    monkeypatch.setattr(evaluation, "load_data", lambda preset, spec=None: Data())
+    monkeypatch.setattr(evaluation, "evaluate_models", lambda *a, **k: rows)
+    assert load_evaluation(Data(), (0, 1, 2), ("none", "panel")) is None
+    out = evaluation.evaluate_stage("ci", (2, 0, 1), ("none", "panel"), progress=False)
+    assert out["strongest_baseline"] == "SASRec (item IDs)"
+    assert out[f"{evaluation.DEEP_SFT} · panel NDCG@10 gain vs SASRec (item IDs)"] == pytest.approx(0.13 / 0.11 - 1, abs=1e-4)
+    back = load_evaluation(Data(), (0, 1, 2), ("none", "panel"))
+    assert [(s.model, s.seed) for s in back] == [(s.model, s.seed) for s in rows]
+    np.testing.assert_allclose(back[2].per_user, rows[2].per_user)
+    assert load_evaluation(Data(), (0, 1), ("none", "panel")) is None  # other seeds: not this run
