@@ -113,8 +113,7 @@ def _parser() -> argparse.ArgumentParser:
             table_options(p)
     evaluate = stage("evaluate", "the results table: popularity, SASRec and the generative "
                      "models on one split; prints one row per model as JSON")
-    labels(evaluate)
-    ids(evaluate)
+    ids(evaluate)  # the table's models use the default RLDI labels (evaluate_models takes none)
     evaluate.add_argument("--interests", nargs="+", default=None,
                           help="one generative model per interest source (none = TIGER); "
                                "default: none panel on the shop, none with --data")
