@@ -8,6 +8,7 @@ where its interests come from; rows whose interests read the hidden motives say 
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -20,6 +21,7 @@ from digr_utils.interests.stage import InterestSource
 from digr_utils.io import read_json, write_json_atomic
 from digr_utils.gen.coldstart import SHARES
 from digr_utils.metrics import DEFAULT_KS, per_user_ndcg, ranking_metrics
+from digr_utils.runs import Run
 
 #: The paper's claimed NDCG@10 gain over the strongest of its 14 baselines (Beauty..Instruments).
 PAPER_NDCG10_GAIN = (0.077, 0.099)
@@ -295,22 +297,33 @@ def _recipe(seeds: Sequence[int], sources: Sequence[str], method: str, trials: i
             "trials": trials, "cold_start": True, "grpo": True}
 
 
+def finished_run(dataset: str, stage: str, recipe: dict) -> Run | None:
+    """The finished run of ``stage`` on ``dataset`` made by exactly ``recipe``, or None: how a
+    notebook shows a variant another notebook or command made without training it itself."""
+    from digr_utils.runs import index, load_run
+
+    def plain(r: dict) -> str:  # as run.json stores it (tuples become lists)
+        return json.dumps(r, sort_keys=True, default=str)
+
+    runs = index()
+    for folder in runs[(runs["stage"] == stage) & runs["finished"] & (runs["dataset"] == dataset)]["folder"]:
+        run = load_run(folder)
+        if plain(run.recipe) == plain(recipe):
+            return run
+    return None
+
+
 def load_evaluation(data: Data, seeds: Sequence[int] = (0, 1, 2),
                     sources: Sequence[str] = ("none", "panel"), method: str = "rqvae",
                     trials: int = 1) -> list[Scored] | None:
     """The per-seed rows a finished ``digr evaluate`` with these settings saved on ``data``, or
     None when that command has not run (it is never started from here)."""
-    from digr_utils.runs import index, load_run
-
-    runs = index()
-    for folder in runs[(runs["stage"] == "evaluate") & runs["finished"]
-                       & (runs["dataset"] == data.key)]["folder"]:
-        run = load_run(folder)
-        if run.recipe == _recipe(seeds, sources, method, trials):
-            rows, per_user = read_json(run.path("scored.json")), np.load(run.path("per_user.npy"))
-            return [Scored(r["model"], r["interests"], r["seed"], r["figures"], u, r["tuning"])
-                    for r, u in zip(rows, per_user)]
-    return None
+    run = finished_run(data.key, "evaluate", _recipe(seeds, sources, method, trials))
+    if run is None:
+        return None
+    rows, per_user = read_json(run.path("scored.json")), np.load(run.path("per_user.npy"))
+    return [Scored(r["model"], r["interests"], r["seed"], r["figures"], u, r["tuning"])
+            for r, u in zip(rows, per_user)]
 
 
 def user_groups(data: Data, which: str = "test", head: float = 0.2) -> pd.DataFrame:

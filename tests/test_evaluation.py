@@ -157,3 +157,23 @@ def test_digr_evaluate_keeps_its_table_for_the_notebook(monkeypatch, capsys):
     assert [(s.model, s.seed) for s in back] == [(s.model, s.seed) for s in rows]
     np.testing.assert_allclose(back[2].per_user, rows[2].per_user)
     assert load_evaluation(Data(), (0, 1), ("none", "panel")) is None  # other seeds: not this run
+
+
+def test_finished_run_finds_only_a_finished_run_with_that_exact_recipe():
+    from digr_utils.evaluation import finished_run
+    from digr_utils.runs import open_run
+
+    run = open_run("tiny-find", "sft", {"aux": False, "sids": "abc"}, "panel")
+    assert finished_run("tiny-find", "sft", {"aux": False, "sids": "abc"}) is None  # not finished
+    run.save_metrics({"test all NDCG@10": 0.1})
+    assert finished_run("tiny-find", "sft", {"aux": False, "sids": "abc"}).folder == run.folder
+    assert finished_run("tiny-find", "sft", {"aux": True, "sids": "abc"}) is None
+    assert finished_run("other-data", "sft", {"aux": False, "sids": "abc"}) is None
+
+
+def test_finished_run_matches_a_recipe_with_tuples_as_saved():
+    from digr_utils.evaluation import finished_run
+    from digr_utils.runs import open_run
+
+    open_run("tiny-find", "sids", {"sizes": (4, 4)}, "x").save_metrics({})
+    assert finished_run("tiny-find", "sids", {"sizes": (4, 4)}) is not None
