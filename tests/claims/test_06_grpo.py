@@ -37,16 +37,18 @@ def test_a_run_that_kept_step_0_returns_the_sft_model(f):
                 assert f[f"{row} · {c}"] == f[f"{interests} · SFT · {c}"], (row, c)
 
 
-def test_three_rewards_on_the_panel_one_on_smollm2_and_shallow(f):
-    # section 4: the rewards compared on the panel's IDs; SmolLM2 and shallow IDs get the
-    # interest-aware reward (the others are left out, and the prose says how to run them)
+def test_three_rewards_on_the_panel_one_on_smollm2_none_on_shallow(f):
+    # section 4: the rewards compared on the panel's IDs; SmolLM2's IDs get the interest-aware
+    # reward, shallow IDs no GRPO (the others are left out, and the prose says how to run them)
     models = {k.split(" · ")[0]: set() for k in f if k.endswith(" · best step") and k.count(" · ") == 2}
     for k in f:
         if k.endswith(" · best step") and k.count(" · ") == 2:
             models[k.split(" · ")[0]].add(k.split(" · ")[1])
     panel = next(v for k, v in models.items() if k.startswith("simulated panel"))
     assert panel == {"+ GRPO (rule)", "+ GRPO (interest-aware)", "+ GRPO (ungated)"}
-    assert all("+ GRPO (interest-aware)" in v for v in models.values())
+    smol = next(v for k, v in models.items() if k.startswith("SmolLM2"))
+    assert smol == {"+ GRPO (interest-aware)"}
+    assert not any(k.startswith("no interests") for k in models)
 
 
 def test_ungated_bonus_moves_mean_q_more_than_gating_does(f):
