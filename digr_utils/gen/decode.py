@@ -5,7 +5,10 @@ each decoding step masks, scores and advances every user's beams with a few tens
 and no Python callback. The encoder runs once per batch; a beam's score is the sum of its
 tokens' log-probabilities under the model. T5 (the course's model) gets its own decoder step,
 the same math as transformers' with each user's encoder keys/values shared by all its beams
-instead of copied per beam; any other encoder-decoder goes through its own forward and cache.
+instead of copied per beam; a decoder-only LLM (:mod:`digr_utils.gen.causal`) reads the prompt
+once into its key/value cache and then one token per beam; any other encoder-decoder goes
+through its own forward and cache. Users per batch follow the free memory
+(:func:`beam_batch_size`).
 """
 from __future__ import annotations
 
