@@ -8,12 +8,12 @@ tutorial sizes are the bundled shops' sizes). Per shop it times one unit of each
 package's own code: the MiniLM embedding, 10 RQ-VAE epochs, one SFT epoch of the tutorial-size
 T5 on the next-item task (random semantic IDs), constrained beam search per 1000 users, and one
 SASRec epoch with its validation. Work whose cost is per row by construction is timed on a
-sample and scaled: 256 item texts, 1024 SFT examples, 250 users' beam searches. Then it fits time = a * size^b per stage on a log-log scale
-and projects Amazon Beauty (22,363 users, 12,101 items) and a large category (200,000 users,
-100,000 items). The fit uses CPU seconds (one thread: run it with OMP_NUM_THREADS=1), which a
-machine shared with other jobs inflates far less than wall time. Extra MB is the peak resident
-memory above the stage's start. The last line
-is everything as JSON.
+sample and scaled: 256 item texts, 1024 SFT examples, 250 users' beam searches. Then it fits
+time = a * size^b per stage on a log-log scale and projects Amazon Beauty (22,363 users, 12,101
+items) and a large category (200,000 users, 100,000 items). The fit uses CPU seconds (one
+thread: run it with OMP_NUM_THREADS=1), which a machine shared with other jobs inflates far less
+than wall time. Extra MB is the peak resident memory above the stage's start. The last line is
+everything as JSON.
 """
 from __future__ import annotations
 

@@ -95,7 +95,8 @@ def save_model(model: T5ForConditionalGeneration | CausalSidLM, path: str | os.P
     write_atomic(path, lambda f: torch.save(payload, f))
 
 
-def load_model(path: str | os.PathLike, vocab: SidVocab) -> T5ForConditionalGeneration | CausalSidLM:
+def load_model(path: str | os.PathLike,
+               vocab: SidVocab) -> T5ForConditionalGeneration | CausalSidLM:
     """Rebuild the model saved by :func:`save_model` (or ``best.pt`` of an SFT run) over ``vocab``;
     a causal LM reloads its base from the path it names, then its LoRA and token weights."""
     fix = "train a model with train_sft(..., checkpoint_dir=...) or save one with save_model"
