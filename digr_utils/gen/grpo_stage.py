@@ -21,6 +21,7 @@ import torch
 from digr_utils import distributed
 from digr_utils.config import Preset, pick_device, seed_everything
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
+from digr_utils.gen.causal import CausalConfig
 from digr_utils.gen.decode import CatalogTrie
 from digr_utils.gen.grpo import (GRPOBatch, GRPOConfig, RewardConfig, grpo_update, rewards,
                                  sequence_logprobs)
@@ -86,8 +87,10 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
              method: str = "rqvae", reward: RewardConfig = RewardConfig(),
              config: GRPOConfig = GRPOConfig(), seed: int | None = None,
              spec: DataSpec | None = None, labels: LabelRecipe = LabelRecipe(),
-             progress: bool = True, save: bool = True, **overrides) -> GRPORun:
+             progress: bool = True, save: bool = True, backbone: CausalConfig | None = None,
+             **overrides) -> GRPORun:
     """Stage 2: GRPO on ``source``'s SFT bundle with ``reward``; reuses a finished run.
+    ``backbone`` picks the SFT model it starts from (the T5 by default, or an LLM with LoRA).
 
     Mined sources get the quality bonus from RLDI's q_i; ``none`` has no q, so its reward has no
     bonus. ``overrides`` set :class:`GRPOTraining` fields (lr, epochs, histories...).
@@ -100,7 +103,8 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
     p = as_preset(preset)
     seed = p.seed if seed is None else seed
     data = load_data(p, spec)
-    sft = run_sft(p, source, method, seed=seed, spec=spec, labels=labels, progress=progress)
+    sft = run_sft(p, source, method, seed=seed, spec=spec, labels=labels, progress=progress,
+                  backbone=backbone)
     config = replace(config, reward=reward)
     train = GRPOTraining.for_preset(p, seed=seed, **overrides)
     run = None

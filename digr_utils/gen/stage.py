@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from digr_utils import distributed
 from digr_utils.config import Preset, pick_device
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.gen.causal import CausalConfig
@@ -101,7 +102,8 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
     watch = np.sort(np.random.default_rng(seed).permutation(len(split.valid_target))[:valid_users])
 
     def validate(m) -> dict:
-        topk = recommender.recommend([split.valid_history[u] for u in watch], 10)
+        topk = distributed.gather_rows(lambda part: recommender.recommend(part, 10),
+                                       [split.valid_history[u] for u in watch])
         return ranking_metrics(topk, split.valid_target[watch], (10,))
 
     result = train_sft(model, examples, cfg, validate,
@@ -113,10 +115,11 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
                "sequences_per_second": float(result.history["sequences_per_second"].median()),
                **score_figures(recommender, data)}
     figures = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
-    if run is not None:
+    if run is not None and distributed.is_main():  # under torchrun, rank 0 alone writes
         save_bundle(run, recommender, ids, data)
         result.history.to_csv(run.path("history.csv"), index=False)
         run.save_metrics(figures)
+    distributed.barrier()
     return SFTRun(recommender, result.history, figures, run)
 
 
