@@ -12,7 +12,8 @@ PRESET ?= tutorial
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit notebooks claims browser-test lab clean data checked-outputs student
+.PHONY: install run test unit notebooks claims browser-test lab clean data checked-outputs \
+        student gpu-benchmark cost-growth bench-scaling
 
 install: $(STAMP)
 
@@ -74,3 +75,17 @@ data: install
 
 clean:
 	rm -rf build artifacts
+
+# every stage of the full preset on this machine (a GPU): throughput, peak memory, wall time;
+# make gpu-benchmark SMALL=1 runs the ci preset on a CPU
+gpu-benchmark: install
+	$(PY) benchmarks/gpu_full.py $(if $(SMALL),--small)
+
+# how each stage's time and memory grow with the shop (about 15 min of 2 CPU cores)
+cost-growth: install
+	OMP_NUM_THREADS=1 $(PY) benchmarks/cost_growth.py
+
+# SFT in one process vs two torchrun gloo processes, and mining throughput by concurrency
+bench-scaling: install
+	OMP_NUM_THREADS=1 $(PY) benchmarks/ddp_vs_single.py --epochs 2 --users 60 --threads 1
+	$(PY) benchmarks/mining_concurrency.py
