@@ -42,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--interests", choices=INTEREST_SOURCES, default=default,
                        help="where deep interests come from: none (surface text only), the "
                             "simulated panel (knows the hidden motives; a teaching device), the "
-                            "bundled SmolLM2, or an OpenAI-compatible server")
+                            "bundled SmolLM2, the zero-shot taxonomy matcher (sentence encoder, "
+                            "no LLM), an OpenAI-compatible server, or the oracle (the true motives: "
+                            "cheating, an upper bound)")
+        p.add_argument("--quality", type=float, default=None,
+                       help="with --interests panel: the simulated panel's quality dial, 0 (useless) "
+                            "to 1 (the oracle's knowledge); default: the three-annotator panel")
         p.add_argument("--base-url", default=None,
                        help="with --interests openai: e.g. http://localhost:8000/v1")
         p.add_argument("--model", default=None, help="with --interests openai: the served model")
@@ -98,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "sft":
             p.add_argument("--aux", choices=["on", "off"], default=None,
                            help="interest <-> SID alignment tasks (default: on with mined interests)")
+            p.add_argument("--backbone", choices=["t5", "causal"], default="t5",
+                           help="the model: a small T5 from scratch, or a decoder-only LLM with LoRA "
+                                "(the bundled SmolLM2, or --llm-path; worth it on a GPU)")
+            p.add_argument("--llm-path", default=None,
+                           help="with --backbone causal: a local Hugging Face causal-LM folder")
         elif name == "grpo":
             p.add_argument("--reward", choices=["interest-aware", "rule", "rank", "ungated"],
                            default="interest-aware",
@@ -138,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"digr {args.command}: {err}", file=sys.stderr)
         return 2
-    if figures is not None:
+    from digr_utils import distributed
+
+    if figures is not None and distributed.is_main():  # under torchrun, rank 0 alone prints
         print(json.dumps(figures, default=str))
+    distributed.cleanup()
     return 0
 
 
@@ -176,7 +189,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         return evaluate_stage(preset, seeds, sources, spec, args.sids, args.trials)
     from digr_utils.interests.stage import InterestSource
 
-    source = InterestSource(args.interests, args.base_url, args.model, args.visual_cues)
+    if args.quality is not None and args.interests != "panel":
+        parser.error("--quality sets the simulated panel's dial: use it with --interests panel")
+    source = InterestSource(args.interests, args.base_url, args.model, args.visual_cues,
+                            args.quality)
     if args.command == "mine":
         from digr_utils.interests.stage import mine_stage
 
@@ -198,7 +214,15 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         from digr_utils.gen.stage import sft_stage
 
         aux = None if args.aux is None else args.aux == "on"
-        return sft_stage(preset, source, args.sids, aux, args.seed, spec, recipe)
+        backbone = None
+        if args.backbone == "causal":
+            from digr_utils.gen.causal import CausalConfig
+
+            backbone = CausalConfig(path=args.llm_path)
+        elif args.llm_path:
+            parser.error("--llm-path names the LLM of --backbone causal: give that too")
+        return sft_stage(preset, source, args.sids, aux, args.seed, spec, recipe,
+                         backbone=backbone)
     if args.command == "grpo":
         from digr_utils.gen.grpo import GRPOConfig, RewardConfig
         from digr_utils.gen.grpo_stage import grpo_stage

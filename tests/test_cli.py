@@ -242,3 +242,20 @@ def test_evaluate_on_real_data_defaults_to_the_shallow_model(capsys, monkeypatch
     assert main(["evaluate", "--preset", "ci", "--seeds", "0", "1"]) == 0
     assert calls[-1] == ("table", (0, 1), ("none", "panel"), "rqvae", 1)
 
+
+
+def test_sft_passes_the_panel_dial_and_the_llm_backbone(capsys, monkeypatch):
+    seen = {}
+
+    def fake(preset, source, method, aux, seed, spec, labels, backbone=None):
+        seen.update(source=source, backbone=backbone)
+        return {"ok": 1}
+
+    monkeypatch.setattr("digr_utils.gen.stage.sft_stage", fake)
+    assert main(["sft", "--preset", "ci", "--quality", "0.25", "--backbone", "causal",
+                 "--llm-path", "/models/llm"]) == 0
+    assert seen["source"].quality == 0.25 and seen["backbone"].path == "/models/llm"
+    assert main(["sft", "--preset", "ci"]) == 0 and seen["backbone"] is None
+    with pytest.raises(SystemExit):
+        main(["sft", "--preset", "ci", "--interests", "none", "--quality", "0.5"])
+    assert "--quality sets the simulated panel's dial" in capsys.readouterr().err
