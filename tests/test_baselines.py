@@ -257,3 +257,21 @@ def test_chunked_catalogue_cross_entropy_equals_the_full_softmax_in_value_and_gr
     assert float(chunked.detach()) == pytest.approx(float(full.detach()), rel=1e-6)
     for a, b in zip(full_grads, chunked_grads):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_sampled_bce_is_the_original_sasrec_loss():
+    from digr_utils.baselines.sasrec import sampled_bce
+
+    states, table = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    got = sampled_bce(states, table, torch.tensor([0, 1]), torch.tensor([1, 0]))
+    # positives score 1 and 2, negatives 0 and 0: mean of -log σ(s+) - log(1 - σ(s-))
+    want = (-torch.log(torch.sigmoid(torch.tensor([1.0, 2.0]))) + torch.log(torch.tensor(2.0))).mean()
+    torch.testing.assert_close(got, want)
+
+
+def test_sasrec_with_the_bce_loss_learns_the_cycle_and_an_unknown_loss_is_named():
+    split = _cycle_split()
+    model = SASRec(_CYCLE, max_len=5, hidden=32).fit(split, **{**_FIT, "loss": "bce"})
+    assert evaluate(model, split, ks=(1,))["all"]["HR@1"] == 1.0
+    with pytest.raises(ValueError, match="loss='hinge'"):
+        SASRec(_CYCLE, max_len=5, hidden=32).fit(split, **{**_FIT, "loss": "hinge"})

@@ -86,6 +86,7 @@ class SASRec:
         patience: int = 3,
         verbose: bool = True,
         checkpoint_dir: str | os.PathLike | None = None,
+        loss: str = "ce",
     ) -> SASRec:
         """Train on every prefix of ``split.train``; keep the weights with the best valid NDCG@10.
 
@@ -98,7 +99,12 @@ class SASRec:
 
         Under ``torchrun`` each rank trains its share of every ``batch_size`` batch, gradients
         are averaged, validation users are split across ranks, and rank 0 alone writes.
+        ``loss`` is ``ce`` (softmax over every item) or ``bce``, the original paper's: the
+        target against one uniformly sampled training item per position.
         """
+        if loss not in ("ce", "bce"):
+            raise ValueError(f"SASRec.fit: loss={loss!r}; use 'ce' (full softmax) or 'bce' "
+                             "(one sampled negative, as in the original SASRec)")
         if split.n_items != self.n_items:
             raise ValueError(
                 f"SASRec: built for {self.n_items} items but the split has {split.n_items}; "
@@ -117,7 +123,8 @@ class SASRec:
         optimiser = torch.optim.AdamW(self._net.parameters(), lr=lr)
         rng = np.random.default_rng(self.seed)
         state = EarlyStopping(patience, best_weights=cpu_state(self._net))
-        run = {"sizes": self._sizes, "n_windows": len(inputs), "batch_size": batch_size, "lr": lr}
+        run = {"sizes": self._sizes, "n_windows": len(inputs), "batch_size": batch_size, "lr": lr,
+               "loss": loss}
         last = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
         if last is not None and last.exists():
             self._resume(last, run, optimiser, rng, state)
@@ -128,14 +135,14 @@ class SASRec:
                            enabled=verbose and main)
         while state.running(epochs):
             state.epoch += 1
-            loss = self._train_epoch(inputs, targets, rng, batch_size, optimiser, ~seen)
+            mean = self._train_epoch(inputs, targets, rng, batch_size, optimiser, ~seen, loss)
             score = evaluate(self, split, "valid", ks=(10,))["all"]["NDCG@10"]
-            state.history.append({"epoch": state.epoch, "loss": loss, "valid_NDCG@10": score})
+            state.history.append({"epoch": state.epoch, "loss": mean, "valid_NDCG@10": score})
             state.update(self._net, score)
             if last is not None and main:
                 self._checkpoint(last, run, optimiser, rng, state)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", valid_ndcg10=f"{score:.4f}")
+            bar.set_postfix(loss=f"{mean:.3f}", valid_ndcg10=f"{score:.4f}")
         bar.close()
         state.restore_best(self._net)
         if verbose and main:
@@ -208,7 +215,8 @@ class SASRec:
                                "rng": capture_rng(self.device, numpy_rng=rng),
                                "state": state.state_dict()})
 
-    def _train_epoch(self, inputs, targets, rng, batch_size, optimiser, unseen) -> float:
+    def _train_epoch(self, inputs, targets, rng, batch_size, optimiser, unseen,
+                     loss_kind: str = "ce") -> float:
         """One pass over the training windows in a shuffled order; returns the mean loss.
 
         Which positions have a target is read from the NumPy arrays, batches go to a GPU by
@@ -219,6 +227,7 @@ class SASRec:
         self._net.train()
         order = rng.permutation(len(inputs))
         total = torch.zeros((), device=self.device)
+        seen_ids = np.flatnonzero(~unseen.cpu().numpy())
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             idx, weight = _my_share(batch, targets)
@@ -231,7 +240,11 @@ class SASRec:
             with self._autocast():
                 table = self._net.item_table()
                 states = self._net.encode(seq, table).flatten(0, 1)[rows]
-                loss = catalogue_cross_entropy(states, table[: self.n_items], tgt, unseen)
+                if loss_kind == "bce":
+                    loss = sampled_bce(states, table, tgt,
+                                       self._to_device(rng.choice(seen_ids, len(tgt))))
+                else:
+                    loss = catalogue_cross_entropy(states, table[: self.n_items], tgt, unseen)
             optimiser.zero_grad(set_to_none=True)
             (loss * weight if distributed.active() else loss).backward()
             distributed.sync_gradients(self._net)
@@ -268,6 +281,15 @@ def catalogue_cross_entropy(states: torch.Tensor, items: torch.Tensor, targets: 
                                                   use_reentrant=False)
                 for s, t in zip(states.split(per_chunk), targets.split(per_chunk)))
     return total / len(states)
+
+
+def sampled_bce(states: torch.Tensor, table: torch.Tensor, targets: torch.Tensor,
+                negatives: torch.Tensor) -> torch.Tensor:
+    """The original SASRec loss: -log σ(s·e_target) - log(1 - σ(s·e_negative)), one negative
+    per position, averaged over positions."""
+    pos = (states * table[targets]).sum(-1)
+    neg = (states * table[negatives]).sum(-1)
+    return (nn.functional.softplus(-pos) + nn.functional.softplus(neg)).mean()
 
 
 def _logits(states: torch.Tensor, items: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:

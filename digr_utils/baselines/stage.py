@@ -30,6 +30,7 @@ class SASRecConfig:
     batch_size: int = 256
     lr: float = 1e-3
     patience: int = 3
+    loss: str = "ce"  # "ce": softmax over every item; "bce": one sampled negative (the original)
 
 
 def train_sasrec(data: Data, config: SASRecConfig = SASRecConfig(), seed: int = 0,
@@ -55,7 +56,8 @@ def train_sasrec(data: Data, config: SASRecConfig = SASRecConfig(), seed: int = 
                    n_layers=config.n_layers, n_heads=config.n_heads, dropout=config.dropout,
                    item_features=item_features, seed=seed)
     model.fit(data.split, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-              patience=config.patience, verbose=progress, checkpoint_dir=run.folder)
+              patience=config.patience, verbose=progress, checkpoint_dir=run.folder,
+              loss=config.loss)
     test = evaluate(model, data.split, "test")
     if distributed.is_main():
         run.save_metrics({"model": f"SASRec · {features_name}", "dataset": data.key, "seed": seed,
