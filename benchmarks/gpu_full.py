@@ -34,7 +34,7 @@ from digr_utils.interests.stage import InterestSource
 from digr_utils.sid.stage import VectorRecipe, build_sids, item_vectors
 
 #: What --small shortens so the ci run stays a test: GRPO windows, validation users and epochs,
-#: SASRec epochs
+#: SASRec epochs (and SFT runs one epoch: the preset's, so GRPO starts from that same model)
 _SMALL = {"grpo": {"histories": 64, "valid_users": 50, "epochs": 1}, "sasrec_epochs": 2}
 
 
@@ -114,7 +114,7 @@ def fresh_artifacts(folder: str, warm_cache: bool = False) -> Iterator[None]:
 
 def run_stages(preset: str, small: bool, llm_steps: int = 0) -> list[dict]:
     """Every stage once on ``preset``; one row per stage (units done, seconds, peak MB)."""
-    p = get_preset(preset, use_env=False)
+    p = get_preset(preset, use_env=False, **({"epochs": 1} if small else {}))  # SFT epochs
     device = torch.device(pick_device())
     source = InterestSource()
     rows: list[dict] = []
