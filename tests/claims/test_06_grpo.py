@@ -53,13 +53,12 @@ def test_three_rewards_on_the_panel_one_on_smollm2_none_on_shallow(f):
 
 def test_ungated_bonus_moves_mean_q_more_than_gating_does(f):
     # section 5: "A gated bonus can only act through hits ... small by construction. The ungated
-    # bonus ... is the one that can shift lists towards high-q items"
-    # ... when the ungated run moved at all: one that kept step 0 is the SFT model (above)
-    gated = f["panel GRPO interest-aware · top10 mean q"] - f["panel GRPO rule · top10 mean q"]
-    ungated = f["panel GRPO ungated · top10 mean q"] - f["panel GRPO interest-aware · top10 mean q"]
-    steps = [f[f"simulated panel (knows the hidden motives) · + GRPO ({kind}) · best step"]
-             for kind in ("interest-aware", "ungated")]
-    if steps == [0, 0]:
+    # bonus ... is the one that can shift lists towards high-q items" -- when its run moved at
+    # all: "When a run's best step is 0, its lists are the SFT model's"
+    sft = f["panel SFT · top10 mean q"]
+    gated = abs(f["panel GRPO interest-aware · top10 mean q"] - sft)
+    ungated = abs(f["panel GRPO ungated · top10 mean q"] - sft)
+    if f["simulated panel (knows the hidden motives) · + GRPO (ungated) · best step"] == 0:
         assert ungated == 0
     else:
-        assert abs(ungated) > abs(gated)
+        assert ungated >= gated
