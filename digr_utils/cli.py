@@ -81,6 +81,24 @@ def _parser() -> argparse.ArgumentParser:
                        help="label the annotated subset with an LLM judge instead of the hidden motives")
         g.add_argument("--judge-url", default=None, help="with --judge openai: the server's base URL")
         g.add_argument("--judge-model", default=None, help="with --judge openai: the served model")
+        g.add_argument("--keep-all", action="store_true",
+                       help="the ablation without RLDI: grade nothing, keep every mined interest "
+                            "(q_i = 1); its runs are named -keepall")
+
+    def vectors(p: argparse.ArgumentParser) -> None:
+        from digr_utils.sid.stage import VectorRecipe
+
+        g = p.add_argument_group("item vectors (what the semantic IDs are made from)")
+        g.add_argument("--encoder", default="minilm",
+                       help="sentence encoder: the bundled minilm, or a sentence-transformers name or folder")
+        g.add_argument("--cue-weight", type=float, default=VectorRecipe().cue_weight,
+                       help="weight of each item's visual cues (colours, shape) in its vector; "
+                            "0 = the ablation without visual cues; with --vectors appended any "
+                            "weight > 0 appends them (default: %(default)s)")
+        g.add_argument("--vectors", choices=["fused", "appended"], default="fused",
+                       help="fused: surface text, kept interests and cues embedded apart and "
+                            "summed (the course's); appended: interests and cues appended to "
+                            "the item's text and embedded once (the paper's later release)")
 
     label = stage("label", "RLDI: grade mined interests, keep the good ones; prints AUC, kept precision/recall, mean q")
     interests(label)
@@ -89,8 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     interests(sids)
     labels(sids)
     ids(sids)
-    sids.add_argument("--encoder", default="minilm",
-                      help="sentence encoder: the bundled minilm, or a sentence-transformers name or folder")
+    vectors(sids)
     for name, text in (("sft", "stage 1: train the generative recommender on semantic IDs; prints HR/NDCG@5/10"),
                        ("grpo", "stage 2: refine the SFT model by GRPO; prints reward, KL and HR/NDCG@5/10 before and after"),
                        ("pipeline", "every stage in order (data, mine + label, IDs, SFT, GRPO "
@@ -100,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
         interests(p)
         labels(p)
         ids(p)
+        if name != "pipeline":
+            vectors(p)
         if name == "sft":
             p.add_argument("--aux", choices=["on", "off"], default=None,
                            help="interest <-> SID alignment tasks (default: on with mined interests)")
@@ -197,19 +216,23 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         from digr_utils.interests.stage import mine_stage
 
         return mine_stage(preset, source, spec, args.seed)
-    from digr_utils.labeling.stage import LabelRecipe
+    from digr_utils.labeling.stage import KEEP_ALL, LabelRecipe
 
-    recipe = LabelRecipe(args.budget, args.classifier, args.judge, args.judge_url,
-                         args.judge_model, str(args.labels) if args.labels else None)
+    recipe = LabelRecipe(args.budget, KEEP_ALL if args.keep_all else args.classifier, args.judge,
+                         args.judge_url, args.judge_model, str(args.labels) if args.labels else None)
     if args.command == "label":
         from digr_utils.labeling.stage import label_stage
 
         return label_stage(preset, source, recipe, spec, args.seed)
-    if args.command == "sids":
-        from digr_utils.sid.stage import VectorRecipe, sids_stage
+    if args.command != "pipeline":
+        from digr_utils.sid.stage import VectorRecipe
 
-        return sids_stage(preset, source, args.sids, spec, VectorRecipe(encoder=args.encoder),
-                          args.seed, recipe)
+        vectors = VectorRecipe(args.encoder, cue_weight=args.cue_weight,
+                               mode="append" if args.vectors == "appended" else "sum")
+    if args.command == "sids":
+        from digr_utils.sid.stage import sids_stage
+
+        return sids_stage(preset, source, args.sids, spec, vectors, args.seed, recipe)
     if args.command == "sft":
         from digr_utils.gen.stage import sft_stage
 
@@ -222,7 +245,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         elif args.llm_path:
             parser.error("--llm-path names the LLM of --backbone causal: give that too")
         return sft_stage(preset, source, args.sids, aux, args.seed, spec, recipe,
-                         backbone=backbone)
+                         backbone=backbone, vectors=vectors)
     if args.command == "grpo":
         from digr_utils.gen.grpo import GRPOConfig, RewardConfig
         from digr_utils.gen.grpo_stage import grpo_stage
@@ -232,7 +255,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         config = GRPOConfig(group_size=args.group_size, rollout=args.rollouts, beta=args.beta)
         overrides = {k: v for k, v in (("lr", args.lr), ("epochs", args.epochs)) if v is not None}
         return grpo_stage(preset, source, args.sids, reward, config, args.seed, spec, recipe,
-                          **overrides)
+                          vectors=vectors, **overrides)
     from digr_utils.pipeline import run_pipeline
 
     return run_pipeline(preset, source, args.sids, spec, seeds, recipe, trials=args.trials)

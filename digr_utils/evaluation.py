@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,20 @@ from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.interests.stage import InterestSource
 from digr_utils.io import read_json, write_json_atomic
 from digr_utils.gen.coldstart import SHARES
+from digr_utils.labeling.stage import KEEP_ALL, LabelRecipe
 from digr_utils.metrics import DEFAULT_KS, per_user_ndcg, ranking_metrics
 from digr_utils.runs import Run
+from digr_utils.sid.stage import VectorRecipe
 
 #: The paper's claimed NDCG@10 gain over the strongest of its 14 baselines (Beauty..Instruments).
 PAPER_NDCG10_GAIN = (0.077, 0.099)
+
+#: The ablations that change the semantic IDs, so each needs its own IDs and SFT model
+#: (``benchmarks/ablations.py`` makes them): RLDI left out (every mined interest kept), visual
+#: cues left out, and interests appended to the item's text instead of fused.
+ID_ABLATIONS = {"keep-all": (LabelRecipe(kind=KEEP_ALL), VectorRecipe()),
+                "no-cues": (LabelRecipe(), VectorRecipe(cue_weight=0.0)),
+                "appended": (LabelRecipe(), VectorRecipe(mode="append"))}
 
 
 @dataclass
@@ -297,20 +306,50 @@ def _recipe(seeds: Sequence[int], sources: Sequence[str], method: str, trials: i
             "trials": trials, "cold_start": True, "grpo": True}
 
 
+def _finished_runs(dataset: str, stage: str) -> list[Run]:
+    from digr_utils.runs import index, load_run
+
+    runs = index()
+    return [load_run(f) for f in
+            runs[(runs["stage"] == stage) & runs["finished"] & (runs["dataset"] == dataset)]["folder"]]
+
+
+def _plain(recipe: dict) -> str:
+    """A recipe as run.json stores it (tuples become lists), for comparing."""
+    return json.dumps(recipe, sort_keys=True, default=str)
+
+
 def finished_run(dataset: str, stage: str, recipe: dict) -> Run | None:
     """The finished run of ``stage`` on ``dataset`` made by exactly ``recipe``, or None: how a
     notebook shows a variant another notebook or command made without training it itself."""
-    from digr_utils.runs import index, load_run
+    return next((r for r in _finished_runs(dataset, stage) if _plain(r.recipe) == _plain(recipe)), None)
 
-    def plain(r: dict) -> str:  # as run.json stores it (tuples become lists)
-        return json.dumps(r, sort_keys=True, default=str)
 
-    runs = index()
-    for folder in runs[(runs["stage"] == stage) & runs["finished"] & (runs["dataset"] == dataset)]["folder"]:
-        run = load_run(folder)
-        if plain(run.recipe) == plain(recipe):
-            return run
-    return None
+def finished_variant(data: Data, sft: Run, labels: LabelRecipe = LabelRecipe(),
+                     vectors: VectorRecipe = VectorRecipe()) -> Run | None:
+    """The finished SFT run made as ``sft`` (a run on mined interests) was but from IDs of item
+    vectors made with ``labels`` and ``vectors`` (:data:`ID_ABLATIONS`), or None; found by
+    following the recipes on disk, so nothing is trained or created."""
+    from digr_utils.labeling.stage import label_fields
+
+    def by_key(stage: str, key: str) -> Run:
+        return next(r for r in _finished_runs(data.key, stage) if r.key == key)
+
+    def widthless(recipe: dict) -> str:  # the quantiser's input width follows the vectors
+        return _plain({**recipe, "quantiser": {**recipe["quantiser"], "in_dim": None}})
+
+    sids = by_key("sids", sft.recipe["sids"])
+    if sids.recipe.get("label_run") is None:
+        raise ValueError(f"{sft.folder} was trained on IDs without mined interests; its variants "
+                         "differ in how interests enter the IDs, so give a run on mined interests")
+    graded = by_key("label", sids.recipe["label_run"])
+    label = finished_run(data.key, "label", label_fields(data, graded.recipe["mine"], labels,
+                                                         graded.recipe["seed"]))
+    if label is None:
+        return None
+    want = widthless({**sids.recipe, "label_run": label.key, "vectors": asdict(vectors)})
+    ids = next((r for r in _finished_runs(data.key, "sids") if widthless(r.recipe) == want), None)
+    return None if ids is None else finished_run(data.key, "sft", {**sft.recipe, "sids": ids.key})
 
 
 def load_evaluation(data: Data, seeds: Sequence[int] = (0, 1, 2),

@@ -247,7 +247,7 @@ def test_evaluate_on_real_data_defaults_to_the_shallow_model(capsys, monkeypatch
 def test_sft_passes_the_panel_dial_and_the_llm_backbone(capsys, monkeypatch):
     seen = {}
 
-    def fake(preset, source, method, aux, seed, spec, labels, backbone=None):
+    def fake(preset, source, method, aux, seed, spec, labels, backbone=None, vectors=None):
         seen.update(source=source, backbone=backbone)
         return {"ok": 1}
 
@@ -259,3 +259,33 @@ def test_sft_passes_the_panel_dial_and_the_llm_backbone(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(["sft", "--preset", "ci", "--interests", "none", "--quality", "0.5"])
     assert "--quality sets the simulated panel's dial" in capsys.readouterr().err
+
+
+def test_ablation_flags_reach_the_label_and_vector_recipes(capsys, monkeypatch):
+    from digr_utils.labeling.stage import KEEP_ALL, LabelRecipe
+    from digr_utils.sid.stage import VectorRecipe
+
+    seen = []
+
+    def fake(stage):
+        def run(*args, **kwargs):
+            given = (*args, *kwargs.values())
+            seen.append((stage, *(next(a for a in given if isinstance(a, kind))
+                                  for kind in (LabelRecipe, VectorRecipe))))
+            return {"ok": 1}
+        return run
+
+    for module, name in (("digr_utils.sid.stage", "sids"), ("digr_utils.gen.stage", "sft"),
+                         ("digr_utils.gen.grpo_stage", "grpo")):
+        monkeypatch.setattr(f"{module}.{name}_stage", fake(name))
+    for stage in ("sids", "sft", "grpo"):
+        assert main([stage, "--preset", "ci"]) == 0
+        assert seen[-1] == (stage, LabelRecipe(), VectorRecipe())  # the defaults, as before
+        assert main([stage, "--preset", "ci", "--keep-all", "--cue-weight", "0",
+                     "--vectors", "appended"]) == 0
+        assert seen[-1] == (stage, LabelRecipe(kind=KEEP_ALL), VectorRecipe(cue_weight=0, mode="append"))
+    assert main(["sft", "--preset", "ci", "--keep-all", "--judge", "smollm2"]) == 2
+    assert "--keep-all grades nothing" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sft", "--vectors", "mean"])
+

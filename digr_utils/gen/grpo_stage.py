@@ -30,6 +30,7 @@ from digr_utils.interests.stage import InterestSource
 from digr_utils.labeling.stage import LabelRecipe
 from digr_utils.progress import progress_bar
 from digr_utils.runs import Run, open_run
+from digr_utils.sid.stage import VectorRecipe, recipe_tag
 from digr_utils.training import (EarlyStopping, capture_rng, cpu_state, deterministic,
                                  load_checkpoint, restore_rng, save_checkpoint, warmup_decay)
 
@@ -88,9 +89,10 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
              config: GRPOConfig = GRPOConfig(), seed: int | None = None,
              spec: DataSpec | None = None, labels: LabelRecipe = LabelRecipe(),
              progress: bool = True, save: bool = True, backbone: CausalConfig | None = None,
-             **overrides) -> GRPORun:
+             vectors: VectorRecipe = VectorRecipe(), **overrides) -> GRPORun:
     """Stage 2: GRPO on ``source``'s SFT bundle with ``reward``; reuses a finished run.
-    ``backbone`` picks the SFT model it starts from (the T5 by default, or an LLM with LoRA).
+    ``backbone`` picks the SFT model it starts from (the T5 by default, or an LLM with LoRA),
+    ``labels`` and ``vectors`` the item vectors of its IDs (named in the run as in SFT's).
 
     Mined sources get the quality bonus from RLDI's q_i; ``none`` has no q, so its reward has no
     bonus. ``overrides`` set :class:`GRPOTraining` fields (lr, epochs, histories...).
@@ -104,15 +106,15 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
     seed = p.seed if seed is None else seed
     data = load_data(p, spec)
     sft = run_sft(p, source, method, seed=seed, spec=spec, labels=labels, progress=progress,
-                  backbone=backbone)
+                  backbone=backbone, vectors=vectors)
     config = replace(config, reward=reward)
     train = GRPOTraining.for_preset(p, seed=seed, **overrides)
     run = None
     if save:
         fields = {"sft": sft.run.key, "reward": asdict(reward), "grpo": asdict(config),
                   "train": asdict(train)}
-        run = open_run(data.key, "grpo", fields,
-                       f"{source.label}-{reward.kind}{'' if reward.gated else '-ungated'}")
+        run = open_run(data.key, "grpo", fields, f"{source.label}-{reward.kind}"
+                       f"{'' if reward.gated else '-ungated'}{recipe_tag(source, vectors, labels)}")
         if run.finished:
             return GRPORun(load_recommender(run.folder, data), _read_history(run), run.metrics(),
                            run, sft)
@@ -343,8 +345,8 @@ def grpo_stage(preset: str | Preset | None = None, source: InterestSource = Inte
                method: str = "rqvae", reward: RewardConfig = RewardConfig(),
                config: GRPOConfig = GRPOConfig(), seed: int | None = None,
                spec: DataSpec | None = None, labels: LabelRecipe = LabelRecipe(),
-               progress: bool = True, **overrides) -> dict:
+               progress: bool = True, vectors: VectorRecipe = VectorRecipe(), **overrides) -> dict:
     """``digr grpo``: :func:`run_grpo`'s figures, with the bundle's folder."""
     result = run_grpo(preset, source, method, reward, config, seed, spec, labels, progress,
-                      **overrides)
+                      vectors=vectors, **overrides)
     return {**result.figures, "run": str(result.run.folder)}

@@ -23,7 +23,7 @@ from digr_utils.interests.stage import InterestSource
 from digr_utils.io import read_json, write_json_atomic
 from digr_utils.labeling.stage import LabelRecipe
 from digr_utils.runs import Run, digest, load_run, open_run
-from digr_utils.sid.stage import VectorRecipe, build_sids
+from digr_utils.sid.stage import VectorRecipe, build_sids, recipe_tag
 
 if TYPE_CHECKING:
     from digr_utils.gen.recommender import GenerativeRecommender
@@ -45,8 +45,13 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
             method: str = "rqvae", aux: bool | None = None, seed: int | None = None,
             spec: DataSpec | None = None, valid_users: int = 1000, progress: bool = True,
             save: bool = True, labels: LabelRecipe = LabelRecipe(),
-            backbone: CausalConfig | None = None, **overrides) -> SFTRun:
+            backbone: CausalConfig | None = None, vectors: VectorRecipe = VectorRecipe(),
+            **overrides) -> SFTRun:
     """Stage 1: train a T5 on ``source``'s semantic IDs (made by ``method``) and score it.
+
+    ``labels`` and ``vectors`` say how the IDs' item vectors are made (the ablations without
+    RLDI, without visual cues, or with appended interests); a run with other than the defaults
+    is named for it (``panel-rqvae-aux-keepall``, ``-nocues``, ``-append``).
 
     ``backbone`` trains a decoder-only LLM with LoRA instead (:mod:`digr_utils.gen.causal`;
     ``CausalConfig()`` is the bundled SmolLM2); its run is named apart from the T5's.
@@ -74,8 +79,7 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
         raise ValueError("the aux tasks align IDs with mined interests; --interests none has "
                          "none: use --aux off")
     data = load_data(p, spec)
-    sids = build_sids(p, source, method, spec, VectorRecipe(), seed, progress=progress,
-                      labels=labels)
+    sids = build_sids(p, source, method, spec, vectors, seed, progress=progress, labels=labels)
     ids = sids.ids
     interests = kept_interests(data, source, seed, labels)[0] if aux else None
     vocab = SidVocab.build(ids.codes, ids.sizes, interests)
@@ -88,7 +92,8 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
                         else {"backbone": "causal", **asdict(backbone)})
         fields = {"sids": sids.run.key, "aux": aux, "model": model_fields,
                   "sft": asdict(cfg), "valid_users": valid_users, "max_history": p.max_history}
-        name = f"{source.label}-{method}-{'aux' if aux else 'noaux'}"
+        name = (f"{source.label}-{method}-{'aux' if aux else 'noaux'}"
+                f"{recipe_tag(source, vectors, labels)}")
         run = open_run(data.key, "sft", fields, name if backbone is None else f"{name}-causal")
         if run.finished:
             return SFTRun(load_recommender(run.folder, data), _history(run), run.metrics(), run)
@@ -183,8 +188,9 @@ def _history(run: Run) -> pd.DataFrame:
 def sft_stage(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
               method: str = "rqvae", aux: bool | None = None, seed: int | None = None,
               spec: DataSpec | None = None, labels: LabelRecipe = LabelRecipe(),
-              progress: bool = True, backbone: CausalConfig | None = None) -> dict:
+              progress: bool = True, backbone: CausalConfig | None = None,
+              vectors: VectorRecipe = VectorRecipe()) -> dict:
     """``digr sft``: :func:`run_sft`'s figures, with the bundle's folder."""
     result = run_sft(preset, source, method, aux, seed, spec, progress=progress, labels=labels,
-                     backbone=backbone)
+                     backbone=backbone, vectors=vectors)
     return {**result.figures, "run": str(result.run.folder)}

@@ -22,12 +22,16 @@ from digr_utils.io import read_json, write_bytes_atomic, write_json_atomic
 from digr_utils.labeling.grader import best_single_feature, echo_rule
 from digr_utils.runs import Run, cache_dir, digest, open_run
 
+#: The grader kind that grades nothing: the paper's ablation "without RLDI".
+KEEP_ALL = "keep-all"
+
 
 @dataclass(frozen=True)
 class LabelRecipe:
     """How RLDI grades: ``budget`` annotated interests, the grader ``kind``, and where labels
     come from: a ``judge`` (``smollm2`` or ``openai`` with ``judge_url``/``judge_model``), a
-    ``labels_csv`` (entity_id, text, label), or, when neither, the shop's hidden motives."""
+    ``labels_csv`` (entity_id, text, label), or, when neither, the shop's hidden motives.
+    ``kind="keep-all"`` is RLDI left out: no labels, no grader, every mined interest kept, q_i = 1."""
 
     budget: int = 200
     kind: str = "logistic"
@@ -37,6 +41,8 @@ class LabelRecipe:
     labels_csv: str | None = None
 
     def __post_init__(self) -> None:
+        if self.keeps_all and (self.labels_csv is not None or self.judge is not None):
+            raise ValueError("--keep-all grades nothing: leave out --labels and --judge")
         if self.labels_csv is not None and self.judge is not None:
             raise ValueError("give either --labels (your own labels) or --judge (an LLM judge), not both")
         if self.judge not in (None, "smollm2", "openai"):
@@ -47,7 +53,14 @@ class LabelRecipe:
             raise ValueError(f"--budget {self.budget}: annotate at least 2 interests (one of each label)")
 
     @property
+    def keeps_all(self) -> bool:
+        """True for the ablation without RLDI: every mined interest kept, nothing graded."""
+        return self.kind == KEEP_ALL
+
+    @property
     def origin(self) -> str:
+        if self.keeps_all:
+            return "none: without RLDI, every mined interest kept"
         if self.labels_csv is not None:
             return f"file {self.labels_csv}"
         return f"LLM judge ({self.judge})" if self.judge else "hidden motives (stand-in for people)"
@@ -73,9 +86,18 @@ class Labels:
 
 
 def labeling_run(data: Data, mining_run: Run, recipe: LabelRecipe, seed: int) -> Run:
-    """The run folder of RLDI over the answers of ``mining_run`` with ``recipe`` and ``seed``."""
-    fields = {"mine": mining_run.key, "budget": recipe.budget, "kind": recipe.kind,
-              "labels": recipe.origin, "seed": seed}
+    """The run folder of RLDI over the answers of ``mining_run`` with ``recipe`` and ``seed``;
+    a keep-all run is named ``<source>-keepall`` so it is never taken for a graded one."""
+    label = mining_run.folder.name.rsplit("-", 1)[0]
+    return open_run(data.key, "label", label_fields(data, mining_run.key, recipe, seed),
+                    f"{label}-keepall" if recipe.keeps_all else label)
+
+
+def label_fields(data: Data, mining_key: str, recipe: LabelRecipe, seed: int) -> dict:
+    """The recipe naming a label run (a keep-all run has no budget: nothing is annotated)."""
+    fields = {"mine": mining_key, "kind": recipe.kind, "labels": recipe.origin, "seed": seed}
+    if not recipe.keeps_all:
+        fields["budget"] = recipe.budget
     if recipe.labels_csv is not None:  # the file's content, not only its name, names the run
         fields["labels_digest"] = digest(Path(recipe.labels_csv).read_bytes())
     if recipe.judge == "openai":
@@ -84,7 +106,7 @@ def labeling_run(data: Data, mining_run: Run, recipe: LabelRecipe, seed: int) ->
         from digr_utils.interests.scoring import scorer_key
 
         fields["scorer"] = scorer_key()
-    return open_run(data.key, "label", fields, mining_run.folder.name.rsplit("-", 1)[0])
+    return fields
 
 
 def run_labeling(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
@@ -133,10 +155,10 @@ def _grade(data: Data, mined: Mining, recipe: LabelRecipe, seed: int, run: Run,
              if data.shop is not None else None)
     # at most half is annotated, so the grader is always measured on interests it never saw
     annotated = labeling.sample_budget(len(table), min(recipe.budget, len(table) // 2), seed)
-    if mined.source.name == "oracle":  # the answer key itself: nothing to grade, all kept
-        given = np.ones(len(table), dtype=int)
-        graded = labeling.Grading(np.ones(len(table)), given.astype(bool), 0.5,
-                                  np.arange(0), {})
+    oracle = mined.source.name == "oracle"
+    if oracle or recipe.keeps_all:  # the answer key itself, or RLDI left out: all kept
+        given = np.full(len(table), 1 if oracle else -1)  # the oracle's answers are their own labels
+        graded = _everything_kept(len(table))
     else:
         given = _annotations(table, truth, annotated, data, recipe, run, progress)
         graded = labeling.grade(table, given, truth, recipe.kind, seed)
@@ -150,8 +172,10 @@ def _grade(data: Data, mined: Mining, recipe: LabelRecipe, seed: int, run: Run,
                "mined_interests": len(table), "annotated": int((given >= 0).sum()),
                "kept_share": float(keep.mean()), "mean_quality": float(quality.mean()),
                "items_without_kept_interests": float(np.mean([not k for k in kept]))}
-    if mined.source.name == "oracle":
+    if oracle:
         figures["labels_from"] = "none needed: the oracle's interests are the truth"
+    if truth is not None and recipe.keeps_all:
+        figures["kept_precision"] = float(truth.mean())
     if truth is not None:
         if len(graded.held):
             figures.update(_held_out_scores(table, given, truth, graded))
@@ -166,6 +190,11 @@ def _grade(data: Data, mined: Mining, recipe: LabelRecipe, seed: int, run: Run,
     _write_labels(run, data, frame, kept, quality, user_frame, user_kept)
     run.save_metrics(figures)
     return Labels(frame, kept, quality, user_frame, user_kept, figures, run)
+
+
+def _everything_kept(n: int) -> labeling.Grading:
+    """No grader: each of ``n`` interests kept with P(good) = 1 and none held out to score."""
+    return labeling.Grading(np.ones(n), np.ones(n, dtype=bool), 0.5, np.arange(0), {})
 
 
 def _held_out_scores(table, given: np.ndarray, truth: np.ndarray, graded) -> dict:
@@ -251,12 +280,17 @@ def _label_users(data: Data, users: dict, matcher, recipe: LabelRecipe, seed: in
                                       data.split.train)
     table = labeling.interest_table(users, evidence, cache_dir=cache_dir())
     truth = labeling.truth_labels(table, user_truth(data.shop, data.split.train), matcher)
-    given = np.full(len(table), -1)
-    rows = labeling.sample_budget(len(table), min(recipe.budget, len(table) // 2), seed)
-    given[rows] = truth[rows]
-    graded = labeling.grade(table, given, truth, recipe.kind, seed)
+    if recipe.keeps_all:
+        graded = _everything_kept(len(table))
+    else:
+        given = np.full(len(table), -1)
+        rows = labeling.sample_budget(len(table), min(recipe.budget, len(table) // 2), seed)
+        given[rows] = truth[rows]
+        graded = labeling.grade(table, given, truth, recipe.kind, seed)
     frame = table.frame.assign(truth=truth, proba=graded.proba, keep=graded.keep.astype(bool))
     kept = labeling.filtered_interests(table, graded.keep, ds.n_users)
+    if recipe.keeps_all:
+        return frame, kept, {"users_kept_precision": float(truth.mean())}
     return frame, kept, {"users_keep_all_precision": float(truth[graded.held].mean()),
                          "users_roc_auc": graded.scores["roc_auc"],
                          "users_kept_precision": graded.scores["precision"],

@@ -18,6 +18,7 @@ from digr_utils.config import Preset
 from digr_utils.data.stage import Data, DataSpec, as_preset, load_data
 from digr_utils.interests.stage import InterestSource
 from digr_utils.labeling.stage import LabelRecipe
+from digr_utils.representation import FUSION_MODES
 from digr_utils.runs import Run, cache_dir, digest, load_run, open_run
 
 if TYPE_CHECKING:
@@ -26,17 +27,46 @@ if TYPE_CHECKING:
 #: How item codes are made: an RQ-VAE, residual k-means, or the dataset's published IDs.
 QUANTISERS = ("rqvae", "kmeans", "published")
 
+#: How deep item vectors combine surface text, kept interests and visual cues: fused vectors
+#: (``sum``, ``concat``: see :func:`~digr_utils.representation.fuse`) or one appended text.
+VECTOR_MODES = (*FUSION_MODES, "append")
+
 
 @dataclass(frozen=True)
 class VectorRecipe:
     """How item vectors are made: the sentence ``encoder`` (the bundled ``minilm`` or any
     sentence-transformers name or folder), and for deep vectors the weights of the kept
-    interests and visual cues fused with the surface vector (``mode`` sum or concat)."""
+    interests and visual cues fused with the surface vector (``mode`` sum or concat).
+
+    ``mode="append"`` is the paper's later release's choice: one embedding of title +
+    description + the kept interests + the visual cues as text; there a weight only switches
+    its part on (> 0) or off (0).
+    """
 
     encoder: str = "minilm"
     interest_weight: float = 1.0
     cue_weight: float = 0.2
     mode: str = "sum"
+
+    def __post_init__(self) -> None:
+        if self.mode not in VECTOR_MODES:
+            raise ValueError(f"unknown vector mode {self.mode!r}; use one of {', '.join(VECTOR_MODES)}")
+
+
+def recipe_tag(source: InterestSource, vectors: VectorRecipe, labels: LabelRecipe) -> str:
+    """What a model's run name adds for non-default labels or vectors of mined interests
+    (``-keepall``, ``-append``, ``-nocues``...); "" for the defaults, so their runs keep their names."""
+    if not source.mined:
+        return ""
+    default = VectorRecipe()
+    parts = ["keepall" if labels.keeps_all else "",
+             vectors.mode if vectors.mode != default.mode else "",
+             "nocues" if vectors.cue_weight == 0 else
+             f"cues{vectors.cue_weight:g}" if vectors.cue_weight != default.cue_weight else "",
+             f"interests{vectors.interest_weight:g}"
+             if vectors.interest_weight != default.interest_weight else "",
+             Path(vectors.encoder).name if vectors.encoder != default.encoder else ""]
+    return "".join(f"-{p}" for p in parts if p)
 
 
 @dataclass
@@ -55,7 +85,7 @@ def item_vectors(data: Data, source: InterestSource, recipe: VectorRecipe = Vect
     """Unit item vectors and the RLDI run they used: for ``none`` the encoder's embedding of
     title + description; otherwise that vector fused with the mean vector of the item's
     RLDI-kept interests (graded as ``labels`` says) and (on the shop) of its visual cues, all
-    from the same encoder."""
+    from the same encoder, or with ``recipe.mode="append"`` one embedding of all of it as text."""
     from digr_utils.embed import encode
     from digr_utils.representation import fuse, interest_vectors
 
@@ -64,22 +94,36 @@ def item_vectors(data: Data, source: InterestSource, recipe: VectorRecipe = Vect
     def embed(texts: list[str]) -> np.ndarray:
         return encode(texts, model=recipe.encoder, cache_dir=cache_dir())
 
-    surface = embed(data.dataset.text())
+    texts = data.dataset.text()
     if not source.mined:
-        return surface, None
-    if recipe.encoder == "tfidf":
+        return embed(texts), None
+    if recipe.encoder == "tfidf" and recipe.mode != "append":
         raise ValueError("deep item vectors fuse separately encoded texts, but TF-IDF vectors depend "
                          "on the texts encoded together; use a neural encoder (minilm) for deep IDs")
     from digr_utils.labeling.stage import kept_interests
 
     kept, _, label_run = kept_interests(data, source, seed, labels)
-    interests, _ = interest_vectors(kept, embed_fn=embed)
-    parts = [(interests, recipe.interest_weight)]
+    cues = None
     if data.shop is not None and recipe.cue_weight:
         from digr_utils.interests.visual import visual_cues_all
 
-        parts.append((embed(visual_cues_all(data.shop.images)), recipe.cue_weight))
-    return fuse(surface, parts, recipe.mode), label_run
+        cues = visual_cues_all(data.shop.images)
+    if recipe.mode == "append":
+        return embed(appended_texts(texts, kept if recipe.interest_weight else None, cues)), label_run
+    interests, _ = interest_vectors(kept, embed_fn=embed)
+    parts = [(interests, recipe.interest_weight)]
+    if cues is not None:
+        parts.append((embed(cues), recipe.cue_weight))
+    return fuse(embed(texts), parts, recipe.mode), label_run
+
+
+def appended_texts(texts: list[str], interests: list[list[str]] | None,
+                   cues: list[str] | None) -> list[str]:
+    """Each item's text with its interests (sorted, once each) and visual cues appended as
+    sentences: what one embedding reads in ``mode="append"``."""
+    n = len(texts)
+    return [". ".join(p for p in (text, *sorted(set(kept)), cue) if p.strip())
+            for text, kept, cue in zip(texts, interests or [[]] * n, cues or [""] * n)]
 
 
 def build_sids(preset: str | Preset | None = None, source: InterestSource = InterestSource(),
