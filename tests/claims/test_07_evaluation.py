@@ -63,3 +63,27 @@ def test_most_users_are_ties_in_the_paired_comparison(fig):
 
 def test_the_strongest_baseline_is_a_model_without_mined_interests(fig):
     assert not fig["strongest baseline"].startswith("DeepInterestGR")
+
+
+def _id_ablations(fig) -> dict:
+    """The "IDs · panel" bars (default and each ablation found on disk), or a skip when
+    benchmarks/ablations.py had made none of their runs when the notebook ran."""
+    bars = {k.rsplit(" · ", 1)[1]: v for k, v in fig.items() if k.startswith("ablation · IDs · panel · ")}
+    if not bars:
+        pytest.skip("no ID ablation runs were on disk (python benchmarks/ablations.py makes them)")
+    return bars
+
+
+def test_the_id_ablations_shown_are_the_ones_on_disk_beside_the_default_panel_model(fig):
+    # "the bars 'IDs · panel' above appear once their finished runs are on disk"; the default
+    # bar is the panel's SFT model of the interest-source bars
+    bars = _id_ablations(fig)
+    assert set(bars) == {"fused (default)", *fig["ID ablations on disk"]}
+    assert bars["fused (default)"] == fig["ablation · interest source (SFT) · panel"]
+    assert all(0 <= v <= 1 for v in bars.values())
+
+
+def test_each_id_ablation_has_its_own_ids(fig):
+    # "change the semantic IDs, so each needs its own labels, IDs and SFT model"
+    _id_ablations(fig)
+    assert fig["ID ablations · each its own IDs"] is True
