@@ -6,6 +6,10 @@ reference lines (shallow IDs = TIGER, the oracle, SASRec on item IDs), for each 
 the table where notebook 05 looks for it (digr_utils.interests.curve.curve_path).
 
     python benchmarks/interest_curve.py --preset tutorial --seeds 0 1 2
+    python benchmarks/interest_curve.py --preset tutorial --seeds 0 1 2 --dial-seeds 0
+
+(the second trains the dial's points for seed 0 only: the real miners, the default panel and the
+lines get all three seeds).
 
 Each SFT model takes a few minutes on 2 CPU cores on tutorial (about ten per seed); finished runs
 are reused, so an interrupted run continues, and seed 0's models are the ones notebooks 05, 06
@@ -22,6 +26,8 @@ def main() -> None:
     parser.add_argument("--preset", default="tutorial")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--qualities", type=float, nargs="+", default=list(QUALITIES))
+    parser.add_argument("--dial-seeds", type=int, nargs="+", default=None,
+                        help="train the dial's points for these seeds only (default: --seeds)")
     args = parser.parse_args()
     start = time.perf_counter()
 
@@ -30,9 +36,10 @@ def main() -> None:
               f"P={row['precision']:.3f} R={row['recall']:.3f} NDCG@10={row['NDCG@10']:.4f}",
               flush=True)
 
-    frame = interest_curve(args.preset, args.seeds, args.qualities, REAL_MINERS, log=log)
+    frame = interest_curve(args.preset, args.seeds, args.qualities, REAL_MINERS, log=log,
+                           dial_seeds=args.dial_seeds)
     print(summarise(frame).round(4).to_string())
-    print("saved", curve_path(args.preset, args.seeds, args.qualities, REAL_MINERS))
+    print("saved", curve_path(args.preset, args.seeds, args.qualities, REAL_MINERS, args.dial_seeds))
 
 
 if __name__ == "__main__":

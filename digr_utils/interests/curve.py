@@ -87,13 +87,18 @@ def sasrec_point(preset: str | Preset | None, seed: int = 0) -> dict:
 
 def interest_curve(preset: str | Preset | None = None, seeds: Sequence[int] = (0,),
                    qualities: Sequence[float] = QUALITIES, real: Sequence[str] = REAL_MINERS,
-                   save: bool = True, log=None) -> pd.DataFrame:
+                   save: bool = True, log=None,
+                   dial_seeds: Sequence[int] | None = None) -> pd.DataFrame:
     """Every point and line of the curve for every seed (trained runs are reused), one row each;
-    saved under :func:`curve_path` when ``save``."""
+    saved under :func:`curve_path` when ``save``. ``dial_seeds`` (default: ``seeds``) limits the
+    dial's points to those seeds: the real miners, the default panel and the lines are the points
+    that matter, and they get every seed."""
     p = as_preset(preset)
+    dial_seeds = seeds if dial_seeds is None else dial_seeds
     rows = []
     for seed in seeds:
-        for source in [*sources(qualities, real), *(InterestSource(n) for n in LINES)]:
+        dial = qualities if seed in dial_seeds else ()
+        for source in [*sources(dial, real), *(InterestSource(n) for n in LINES)]:
             rows.append(point(p, source, seed))
             if log:
                 log(rows[-1])
@@ -102,14 +107,15 @@ def interest_curve(preset: str | Preset | None = None, seeds: Sequence[int] = (0
             log(rows[-1])
     frame = pd.DataFrame(rows)
     if save:
-        path = curve_path(p, seeds, qualities, real)
+        path = curve_path(p, seeds, qualities, real, dial_seeds)
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
     return frame
 
 
 def curve_path(preset: str | Preset | None, seeds: Sequence[int] = (0,),
-               qualities: Sequence[float] = QUALITIES, real: Sequence[str] = REAL_MINERS) -> Path:
+               qualities: Sequence[float] = QUALITIES, real: Sequence[str] = REAL_MINERS,
+               dial_seeds: Sequence[int] | None = None) -> Path:
     """Where :func:`interest_curve` saves a curve: named by the dataset, SFT settings and points."""
     from dataclasses import asdict
 
@@ -122,14 +128,16 @@ def curve_path(preset: str | Preset | None, seeds: Sequence[int] = (0,),
     key = digest({"sft": asdict(SFTConfig.for_preset(p)), "qualities": [float(q) for q in qualities],
                   "real": list(real), "scorer": scorer_key()}, 8)
     seeds_tag = "-".join(str(s) for s in seeds)
+    if dial_seeds is not None and list(dial_seeds) != list(seeds):
+        seeds_tag += "-dial" + "-".join(str(s) for s in dial_seeds)
     return artifacts_root() / data.key / "curve" / f"interest-curve-{key}-seeds{seeds_tag}.csv"
 
 
 def load_curve(preset: str | Preset | None, seeds: Sequence[int] = (0,),
-               qualities: Sequence[float] = QUALITIES,
-               real: Sequence[str] = REAL_MINERS) -> pd.DataFrame | None:
+               qualities: Sequence[float] = QUALITIES, real: Sequence[str] = REAL_MINERS,
+               dial_seeds: Sequence[int] | None = None) -> pd.DataFrame | None:
     """A curve saved by :func:`interest_curve` with these settings, or None."""
-    path = curve_path(preset, seeds, qualities, real)
+    path = curve_path(preset, seeds, qualities, real, dial_seeds)
     return pd.read_csv(path) if path.exists() else None
 
 
