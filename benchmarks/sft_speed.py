@@ -54,19 +54,19 @@ def main() -> None:
     examples = build_examples(split, vocab, interests)
     cfg = SFTConfig.for_preset(preset, epochs=args.epochs)
     result = {"threads": args.threads, "examples": examples.counts(), "batch_size": cfg.batch_size,
-              "preset_epochs": preset.epochs}
+              "preset_epochs": preset.sft_epochs or preset.epochs}
     for size in args.sizes:
         model = build_model(ModelConfig.for_preset(size), vocab)
         history = train_sft(model, examples, cfg, device="cpu", progress=False).history
         speed = float(history["sequences_per_second"].iloc[1:].mean())
-        run_s = preset.epochs * len(examples) / speed
+        run_s = (preset.sft_epochs or preset.epochs) * len(examples) / speed
         result[size] = {"parameters": sum(p.numel() for p in model.parameters()),
                         "sequences_per_s": round(speed),
                         "epoch_s": round(len(examples) / speed, 1),
                         "tutorial_run_s": round(run_s)}
         print(f"{size}: {result[size]['parameters']:,} parameters, {speed:.0f} sequences/s, "
               f"{len(examples) / speed:.1f} s per epoch of {len(examples)} examples, "
-              f"{preset.epochs} epochs ~ {run_s / 60:.1f} min ({args.threads} threads)")
+              f"{preset.sft_epochs or preset.epochs} epochs ~ {run_s / 60:.1f} min ({args.threads} threads)")
     print(json.dumps(result))
 
 

@@ -103,3 +103,11 @@ def test_seed_everything_repeats_draws():
     assert all(a != b for a, b in zip(other, first))
     # seeding only: deterministic kernels are each trainer's business, for its own call
     assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_sft_takes_the_presets_sft_epochs_where_set():
+    from digr_utils.gen.sft import SFTConfig
+
+    assert SFTConfig.for_preset("ci").epochs == PRESETS["ci"].epochs  # no sft_epochs: the budget
+    assert SFTConfig.for_preset("tutorial").epochs == PRESETS["tutorial"].sft_epochs == 20
+    assert PRESETS["tutorial"].epochs == 12  # SASRec's and the other models' budget is unchanged

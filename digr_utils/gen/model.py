@@ -52,7 +52,7 @@ class ModelConfig:
 
 _PRESET_SIZES = {
     "ci": {"d_model": 64, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4, "d_ff": 128},
-    # 12 epochs on the tutorial shop: 2-3 minutes on 2 CPU cores (benchmarks/sft_speed.py)
+    # 20 epochs on the tutorial shop: 3-5 minutes on 2 CPU cores (benchmarks/sft_speed.py)
     "tutorial": {"d_model": 128, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4,
                  "d_ff": 256},
     "full": {"d_model": 256, "num_layers": 4, "num_decoder_layers": 4, "num_heads": 8,

@@ -50,9 +50,11 @@ class SFTConfig:
 
     @classmethod
     def for_preset(cls, preset: str | Preset, **overrides) -> SFTConfig:
-        """Epochs and batch size of a preset (a name or a :class:`Preset`), then ``overrides``."""
+        """Epochs (the preset's ``sft_epochs`` where set) and batch size of a preset (a name or a
+        :class:`Preset`), then ``overrides``."""
         p = preset if isinstance(preset, Preset) else get_preset(preset, use_env=False)
-        return cls(**{"epochs": p.epochs, "batch_size": p.batch_size, "seed": p.seed, **overrides})
+        return cls(**{"epochs": p.sft_epochs or p.epochs, "batch_size": p.batch_size,
+                      "seed": p.seed, **overrides})
 
 
 @dataclass
