@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,7 +47,7 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
             spec: DataSpec | None = None, valid_users: int = 1000, progress: bool = True,
             save: bool = True, labels: LabelRecipe = LabelRecipe(),
             backbone: CausalConfig | None = None, vectors: VectorRecipe = VectorRecipe(),
-            **overrides) -> SFTRun:
+            train: bool = True, **overrides) -> SFTRun | None:
     """Stage 1: train a T5 on ``source``'s semantic IDs (made by ``method``) and score it.
 
     ``labels`` and ``vectors`` say how the IDs' item vectors are made (the ablations without
@@ -60,7 +61,8 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
     off for shallow or published IDs, whose items have no interests in TIGER). Early stopping
     watches NDCG@10 of constrained beam search on ``valid_users`` validation users; the final
     figures use all users. With ``save`` the run is a bundle (see the module doc): an interrupted
-    run resumes and a finished one is loaded, not retrained. ``overrides`` set
+    run resumes and a finished one is loaded, not retrained; with ``train=False`` a run not yet
+    finished is left untrained and None is returned (its IDs and labels are made). ``overrides`` set
     :class:`~digr_utils.gen.sft.SFTConfig` fields (epochs, lr, patience...).
     """
     from digr_utils.gen.causal import build_causal
@@ -97,6 +99,8 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
         run = open_run(data.key, "sft", fields, name if backbone is None else f"{name}-causal")
         if run.finished:
             return SFTRun(load_recommender(run.folder, data), _history(run), run.metrics(), run)
+    if not train:
+        return None
     examples = build_examples(data.split, vocab, interests,
                               TaskMix(interest_to_sid=aux, sid_to_interest=aux), p.max_history)
     model = (build_model(model_cfg, vocab, seed=seed) if backbone is None
@@ -126,6 +130,38 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
         run.save_metrics(figures)
     distributed.barrier()
     return SFTRun(recommender, result.history, figures, run)
+
+
+def run_sft_many(calls: Sequence[dict], workers: int | None = None) -> list[SFTRun]:
+    """:func:`run_sft` for each dict of its arguments in ``calls``, in order; on a CPU with
+    several cores the runs still to train are trained side by side, one process and one thread
+    each (``workers``: default one per core, at most one per run).
+
+    The small T5 keeps one core busy but gains little from a second thread, so on 2 cores two
+    runs side by side finish well before the same two one after another on 2 threads. Their IDs
+    and labels are made here first, one at a time, since runs of one shop share those caches.
+    On a GPU, under torchrun or with one core, the runs train one after another in this process.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    if workers is None:
+        workers = 1 if pick_device() != "cpu" or distributed.launched() else os.cpu_count() or 1
+    ready = [run_sft(**{**call, "train": False}) for call in calls]  # IDs, labels; finished runs
+    todo = [call for call, run in zip(calls, ready) if run is None]
+    if min(workers, len(todo)) > 1:
+        with ProcessPoolExecutor(min(workers, len(todo)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(_train_on_one_thread, todo))
+    return [run if run is not None else run_sft(**call) for call, run in zip(calls, ready)]
+
+
+def _train_on_one_thread(call: dict) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    run_sft(**{**call, "progress": False})
 
 
 def score_figures(recommender, data: Data) -> dict:
