@@ -1,6 +1,7 @@
 """The ablations that change the semantic IDs: keep-all labels (without RLDI), appended or
 cue-less item vectors, their own named runs through SFT, the default runs' recipes unchanged,
-finding a finished variant without training, and benchmarks/ablations.py's variants."""
+finding a finished variant without training, and benchmarks/ablations.py's variants. The tests
+share the session's artifacts, so the ci labels and IDs other tests made are reused."""
 import importlib.util
 import re
 from dataclasses import asdict
@@ -16,18 +17,11 @@ from digr_utils.gen.stage import run_sft
 from digr_utils.interests.scoring import scorer_key
 from digr_utils.interests.stage import InterestSource
 from digr_utils.labeling.stage import KEEP_ALL, LabelRecipe, kept_interests, run_labeling
-from digr_utils.runs import cache_dir, digest, index, load_run
+from digr_utils.runs import artifacts_root, cache_dir, digest, index, load_run
 from digr_utils.sid.stage import VectorRecipe, appended_texts, item_vectors, recipe_tag
 
 PANEL, NONE = InterestSource("panel"), InterestSource("none")
 KEEP = LabelRecipe(kind=KEEP_ALL)
-
-
-@pytest.fixture(autouse=True)
-def _artifacts(monkeypatch, tmp_path):
-    monkeypatch.setenv("DIGR_ARTIFACTS", str(tmp_path / "artifacts"))
-    monkeypatch.delenv("DIGR_PRESET", raising=False)
-    return tmp_path / "artifacts"
 
 
 def test_keep_all_grades_nothing_keeps_everything_and_is_named_apart():
@@ -101,7 +95,7 @@ def test_default_recipes_hash_as_before_so_runs_on_disk_are_found_again():
     assert re.fullmatch(r"panel-[0-9a-f]{10}", label.folder.name)
 
 
-def test_an_ablation_is_its_own_sft_run_found_later_without_training(_artifacts):
+def test_an_ablation_is_its_own_sft_run_found_later_without_training():
     data = load_data("ci")
     default = run_sft("ci", PANEL, progress=False, epochs=1, valid_users=50)
     keep_all = run_sft("ci", PANEL, progress=False, epochs=1, valid_users=50, labels=KEEP)
@@ -109,9 +103,9 @@ def test_an_ablation_is_its_own_sft_run_found_later_without_training(_artifacts)
     assert keep_all.run.recipe["sids"] != default.run.recipe["sids"]
     assert finished_variant(data, default.run, *ID_ABLATIONS["keep-all"]) == keep_all.run
     assert finished_variant(data, default.run) == default.run
-    folders = sorted(_artifacts.rglob("run.json"))
+    folders = sorted(artifacts_root().rglob("run.json"))
     assert finished_variant(data, default.run, *ID_ABLATIONS["appended"]) is None  # never made
-    assert sorted(_artifacts.rglob("run.json")) == folders  # and looking created nothing
+    assert sorted(artifacts_root().rglob("run.json")) == folders  # and looking created nothing
     with pytest.raises(ValueError, match="without mined interests"):
         finished_variant(data, run_sft("ci", NONE, progress=False, epochs=1, valid_users=50).run)
 
