@@ -35,13 +35,6 @@ def test_the_rule_takes_the_largest_share_within_the_validation_budget(fig, ids)
     assert fig[f"cold-start {ids} · chosen share"] == max(s for s, v in valid.items() if v >= floor)
 
 
-def test_deep_ids_turn_slots_into_new_arrival_hits_more_often_than_shallow(fig):
-    # "Deep IDs turn that share into new-arrival hits more often than shallow ones"
-    at = {ids: fig[f"cold-start {ids} · share {fig[f'cold-start {ids} · chosen share']:g} · test new HR@10"]
-          for ids in ("shallow", "deep")}
-    assert at["deep"] >= at["shallow"]
-
-
 def test_every_row_names_its_interests_and_the_ones_that_know_the_answers_say_so(fig):
     rows = {key.split(" · ")[1] for key in fig if key.startswith("DeepInterestGR")}
     assert "simulated panel (knows the hidden motives)" in rows
