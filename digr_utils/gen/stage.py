@@ -8,9 +8,9 @@ in a fresh process, without the data or any earlier stage.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
