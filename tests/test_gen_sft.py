@@ -14,7 +14,7 @@ from digr_utils.gen.data import (
     sid_to_interest_examples,
 )
 from digr_utils.gen.model import ModelConfig, build_model, load_model, save_model
-from digr_utils.gen.sft import SFTConfig, teacher_forced_loss, train_sft
+from digr_utils.gen.sft import SFTConfig, _length_grouped_batches, teacher_forced_loss, train_sft
 from digr_utils.gen.vocab import EOS, INT2SID, NEXT, SID2INT, UNK, SidVocab
 from digr_utils.io import ArtifactError
 
@@ -140,6 +140,20 @@ def test_build_examples_pads_inputs_and_labels_and_trims_each_batch():
     batch = ex.batch(torch.tensor([0, 2]))  # two one-item histories: 4 input tokens
     assert batch["input_ids"].shape == (2, 4) and batch["attention_mask"].all()
     assert batch["labels"].tolist() == [_ITEM1, _ITEM0]
+
+
+def test_batches_group_rows_by_answer_length_then_input_length_and_cover_every_row_once():
+    # 300 short answers (an ID) and 100 long ones (interest text), inputs of mixed lengths
+    labels = torch.tensor([3] * 300 + [30] * 100)
+    inputs = torch.randint(2, 60, (400,), generator=torch.Generator().manual_seed(1))
+    batches = _length_grouped_batches(inputs, labels, 50, torch.Generator().manual_seed(0))
+    rows = torch.cat(batches)
+    assert sorted(rows.tolist()) == list(range(400))
+    # one chunk of 400 rows, cut after sorting: every batch holds one answer length
+    assert all(len(set(labels[b].tolist())) == 1 for b in batches)
+    assert all(bool((inputs[b][1:] >= inputs[b][:-1]).all()) for b in batches)
+    again = _length_grouped_batches(inputs, labels, 50, torch.Generator().manual_seed(0))
+    assert [b.tolist() for b in again] == [b.tolist() for b in batches]
 
 
 def test_task_mix_switches_tasks_and_refuses_impossible_mixes():

