@@ -41,3 +41,13 @@ def test_a_curve_with_the_dial_on_fewer_seeds_is_saved_apart():
     assert curve.curve_path("ci", (0, 1, 2), dial_seeds=(0, 1, 2)) == full
     partial = curve.curve_path("ci", (0, 1, 2), dial_seeds=(0,))
     assert partial != full and partial.name.endswith("seeds0-1-2-dial0.csv")
+
+
+def test_summarise_over_chosen_seeds_sets_a_line_beside_points_with_fewer_seeds():
+    frame = pd.DataFrame({"source": ["none", "none", "panel-q100"], "description": "d",
+                          "quality": [None, None, 1.0], "kind": ["line", "line", "dial"],
+                          "seed": [0, 1, 0], "precision": float("nan"), "recall": float("nan"),
+                          "NDCG@10": [0.10, 0.06, 0.09], "warm HR@10": 0.3})
+    assert curve.summarise(frame).loc["none", "NDCG@10"] == 0.08
+    on_dial_seed = curve.summarise(frame, seeds=[0])
+    assert on_dial_seed.loc["none", "NDCG@10"] == 0.10 and on_dial_seed.loc["none", "seeds"] == 1

@@ -141,8 +141,11 @@ def load_curve(preset: str | Preset | None, seeds: Sequence[int] = (0,),
     return pd.read_csv(path) if path.exists() else None
 
 
-def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and spread (std over seeds) per source, in the curve's order."""
+def summarise(frame: pd.DataFrame, seeds: Sequence[int] | None = None) -> pd.DataFrame:
+    """Mean and spread (std over seeds) per source, in the curve's order; with ``seeds``, over
+    those seeds alone (to set a line beside points that have fewer seeds)."""
+    if seeds is not None:
+        frame = frame[frame["seed"].isin(list(seeds))]
     order = list(dict.fromkeys(frame["source"]))
     stats = frame.groupby("source", sort=False).agg(
         description=("description", "first"), kind=("kind", "first"), quality=("quality", "first"),
