@@ -122,9 +122,10 @@ class EarlyStopping:
     last_eval: int = 0
     history: list = field(default_factory=list)
 
-    def running(self, epochs: int) -> bool:
-        """True while epochs remain and the last ``patience`` epochs brought no better score."""
-        return self.epoch < epochs and self.stale < self.patience
+    def running(self, epochs: int, min_epochs: int = 0) -> bool:
+        """True while epochs remain and either fewer than ``min_epochs`` are done or the last
+        ``patience`` epochs brought a better score."""
+        return self.epoch < epochs and (self.epoch < min_epochs or self.stale < self.patience)
 
     def improve(self, model: torch.nn.Module, score: float = float("nan")) -> None:
         """Keep this epoch's weights as the best (without a score: every epoch is the best)."""

@@ -296,6 +296,17 @@ def test_validation_every_other_epoch_counts_patience_in_epochs():
     assert result.best_epoch == 2
 
 
+def test_patience_ends_a_run_only_after_min_epochs():
+    vocab, ex = _examples()
+    # best at epoch 1, nothing better after: patience 2 alone stops after epoch 3, the floor at 5
+    result = _train(ex, vocab, epochs=10, patience=2, min_epochs=5,
+                    validate=_scripted([0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.9]))
+    assert result.history["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert result.best_epoch == 1
+    with pytest.raises(ValueError, match="SFTConfig.min_epochs=11"):
+        _train(ex, vocab, epochs=10, min_epochs=11)
+
+
 def test_trainer_rejects_a_validate_without_the_monitored_metric_and_bad_configs(tmp_path):
     vocab, ex = _examples()
     with pytest.raises(ValueError, match=r"without 'NDCG@10'.*SFTConfig.monitor"):
@@ -323,3 +334,6 @@ def test_load_model_names_a_truncated_file(tmp_path):
 def test_sft_config_reads_epochs_and_batch_size_from_the_preset():
     cfg = SFTConfig.for_preset("ci", lr=5e-4)
     assert (cfg.epochs, cfg.batch_size, cfg.lr) == (2, 128, 5e-4)
+    tutorial = SFTConfig.for_preset("tutorial")
+    assert (tutorial.epochs, tutorial.min_epochs) == (20, 15)  # the floor: 3/4 of the epochs
+    assert SFTConfig.for_preset("tutorial", epochs=8).min_epochs == 6
