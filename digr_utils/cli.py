@@ -117,8 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         interests(p)
         labels(p)
         ids(p)
-        if name != "pipeline":
-            vectors(p)
+        vectors(p)
         if name == "sft":
             p.add_argument("--aux", choices=["on", "off"], default=None,
                            help="interest <-> SID alignment tasks (default: on with mined interests)")
@@ -224,11 +223,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
         from digr_utils.labeling.stage import label_stage
 
         return label_stage(preset, source, recipe, spec, args.seed)
-    if args.command != "pipeline":
-        from digr_utils.sid.stage import VectorRecipe
+    from digr_utils.sid.stage import VectorRecipe
 
-        vectors = VectorRecipe(args.encoder, cue_weight=args.cue_weight,
-                               mode="append" if args.vectors == "appended" else "sum")
+    vectors = VectorRecipe(args.encoder, cue_weight=args.cue_weight,
+                           mode="append" if args.vectors == "appended" else "sum")
     if args.command == "sids":
         from digr_utils.sid.stage import sids_stage
 
@@ -258,7 +256,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | No
                           vectors=vectors, **overrides)
     from digr_utils.pipeline import run_pipeline
 
-    return run_pipeline(preset, source, args.sids, spec, seeds, recipe, trials=args.trials)
+    return run_pipeline(preset, source, args.sids, spec, seeds, recipe, trials=args.trials,
+                        vectors=vectors)
 
 
 def _list_runs(stage: str | None) -> dict:

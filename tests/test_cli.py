@@ -233,6 +233,21 @@ def test_pipeline_with_a_recipe_the_table_cannot_name_skips_only_the_table(capsy
     assert "knows interest sources by name" in _last_json(capsys)["table"]["skipped"]
 
 
+def test_pipeline_carries_an_item_vector_ablation_through_every_stage(capsys, monkeypatch):
+    seen = []
+    for module, name in (("digr_utils.sid.stage", "sids"), ("digr_utils.gen.stage", "sft"),
+                         ("digr_utils.gen.grpo_stage", "grpo")):
+        monkeypatch.setattr(f"{module}.{name}_stage",
+                            lambda *a, _n=name, **k: seen.append((_n, k.get("vectors", a[4:5])))
+                            or {"stage": _n})
+    monkeypatch.setattr("digr_utils.labeling.stage.label_stage", lambda *a, **k: {})
+    assert main(["pipeline", "--preset", "ci", "--vectors", "appended", "--cue-weight", "0"]) == 0
+    modes = [(n, v[0] if isinstance(v, tuple) else v) for n, v in seen]
+    assert [n for n, _ in modes] == ["sids", "sft", "grpo"]
+    assert all(v.mode == "append" and v.cue_weight == 0 for _, v in modes)
+    assert "item vectors" in _last_json(capsys)["table"]["skipped"]
+
+
 def test_evaluate_on_real_data_defaults_to_the_shallow_model(capsys, monkeypatch, tmp_path):
     calls = _record_stages(monkeypatch)
     _write_letter(tmp_path, "X")
