@@ -3,6 +3,8 @@ the suite neither reads what a notebook run left behind nor leaves anything ther
 isolate their runs further still share one embedding cache (keyed per text and model), so the
 bundled encoder embeds each text once per session."""
 import itertools
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -26,6 +28,42 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def local_server():
+    """Start loopback HTTP servers: ``start(handle)`` answers every GET and POST with
+    ``handle(method, headers, body) -> (status, headers, body)`` and returns the server's
+    address; each is shut down after the test. The fake chat servers of the LLM tests."""
+    servers = []
+
+    def start(handle) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                status, headers, body = handle(self.command, dict(self.headers),
+                                               self.rfile.read(length))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 # A tiny random T5 over 40 tokens, a 30-item catalogue and four histories, shared by the

@@ -5,7 +5,6 @@ import json
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
@@ -99,39 +98,25 @@ def test_an_interrupted_concurrent_run_resumes_without_losing_or_repeating_answe
 
 
 @pytest.fixture
-def busy_server():
+def busy_server(local_server):
     """A chat server that answers every conversation after 50 ms, but refuses each one's first
     try with 503; it records the most requests it held at once."""
     flight, tries = _InFlight(), Counter()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            question = json.dumps(request["messages"])
-            with flight.lock:
-                tries[question] += 1
-                first = tries[question] == 1
-            if first:
-                status, body = 503, b"busy"
-            else:
-                with flight:
-                    time.sleep(0.05)
-                status, body = 200, json.dumps({"choices": [{"message": {
-                    "content": '{"interests": [{"interest": "gift giving", "confidence": 0.8}]}'}}],
-                    "usage": {"completion_tokens": 7}}).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def handle(method, headers, body):
+        question = json.dumps(json.loads(body)["messages"])
+        with flight.lock:
+            tries[question] += 1
+            first = tries[question] == 1
+        if first:
+            return 503, {}, b"busy"
+        with flight:
+            time.sleep(0.05)
+        return 200, {}, json.dumps({"choices": [{"message": {
+            "content": '{"interests": [{"interest": "gift giving", "confidence": 0.8}]}'}}],
+            "usage": {"completion_tokens": 7}}).encode()
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1", flight, tries
-    server.shutdown()
-    server.server_close()
+    return f"{local_server(handle)}/v1", flight, tries
 
 
 def test_mine_items_through_a_server_retries_and_keeps_its_pool_bounded(tmp_path, busy_server):

@@ -7,7 +7,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -125,46 +124,27 @@ def _ok(content: str | None, tokens: int = 3) -> tuple[int, dict, bytes]:
 
 
 @pytest.fixture
-def scripted():
+def scripted(local_server):
     """Start a server answering with the given (status, headers, body) in turn (the last repeats)."""
-    servers = []
-
     def start(*answers, delay: float = 0.0):
         seen, state = [], {"now": 0, "most": 0}
         lock = threading.Lock()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with lock:
-                    seen.append((dict(self.headers), request))
-                    status, headers, body = answers[min(len(seen), len(answers)) - 1]
-                    state["now"] += 1
-                    state["most"] = max(state["most"], state["now"])
-                time.sleep(delay)
-                with lock:
-                    state["now"] -= 1
-                if callable(body):
-                    body = body(request)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def handle(method, headers, body):
+            request = json.loads(body)
+            with lock:
+                seen.append((headers, request))
+                status, head, answer = answers[min(len(seen), len(answers)) - 1]
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            time.sleep(delay)
+            with lock:
+                state["now"] -= 1
+            return status, head, answer(request) if callable(answer) else answer
 
-            def log_message(self, *args):
-                pass
+        return f"{local_server(handle)}/v1", seen, state
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}/v1", seen, state
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 def test_500_is_retried_then_succeeds(scripted):
@@ -286,30 +266,15 @@ def test_serve_forever_refuses_bad_port_and_max_tokens_before_loading(monkeypatc
 
 
 @pytest.fixture
-def recorder():
+def recorder(local_server):
     """A loopback server on its own port that records every request (any method) and answers 200."""
     seen = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def _record(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            seen.append((self.command, dict(self.headers), self.rfile.read(length)))
-            body = _ok("stolen")[2]
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def handle(method, headers, body):
+        seen.append((method, headers, body))
+        return 200, {}, _ok("stolen")[2]
 
-        do_GET = do_POST = _record
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", seen
-    server.shutdown()
-    server.server_close()
+    return local_server(handle), seen
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
