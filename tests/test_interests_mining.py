@@ -162,6 +162,23 @@ def test_bundled_smollm2_answers_with_the_prefill(smollm2):
     assert done[0].text == done[1].text  # greedy: same prompt, same answer
 
 
+def test_the_bundled_model_is_read_from_its_plain_copy_under_the_gguf_name(smollm2, monkeypatch):
+    """Once a copy is in the model cache, no later load parses the GGUF; cache keys still name it."""
+    import transformers
+
+    from digr_utils.interests.backends import SMOLLM2_GGUF, smollm2_plain
+
+    assert smollm2.model.endswith(SMOLLM2_GGUF)
+    assert {"config.json", "model.safetensors", "tokenizer_config.json"} <= {
+        p.name for p in smollm2_plain().iterdir()}
+    read = []
+    original = transformers.AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        lambda path, **kw: read.append((str(path), kw.get("gguf_file"))) or original(path, **kw))
+    again = LocalHF(device="cpu", settings=smollm2.settings)
+    assert read == [(str(smollm2_plain()), None)] and again.model == smollm2.model
+
+
 def test_a_prompt_longer_than_the_context_is_a_recorded_failure(smollm2):
     huge = [{"role": "user", "content": "word " * (smollm2.context + 10)}]
     ok = [{"role": "user", "content": "Why buy a kettle?"}]

@@ -161,13 +161,9 @@ def left_align(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def load_base_lm(cfg: CausalConfig) -> nn.Module:
-    """The base causal LM of ``cfg`` in float32 with eager attention (fast on CPU).
-
-    The bundled SmolLM2 GGUF is dequantised once and kept as safetensors in the model cache:
-    parsing the GGUF takes a minute on a busy 2-core CPU, reading the copy a few seconds.
-    """
-    from digr_utils.interests.backends import SMOLLM2_GGUF, _quiet_gguf, smollm2_path
-    from digr_utils.runs import cache_dir
+    """The base causal LM of ``cfg`` in float32 with eager attention (fast on CPU); the bundled
+    SmolLM2 is read from its dequantised copy in the model cache (:func:`smollm2_plain`)."""
+    from digr_utils.interests.backends import smollm2_plain
 
     if cfg.path is not None:
         if not Path(cfg.path).exists():
@@ -175,27 +171,7 @@ def load_base_lm(cfg: CausalConfig) -> nn.Module:
                                     "holding a transformers causal LM, or path=None for the "
                                     "bundled SmolLM2")
         return _from_pretrained(cfg.path, cfg.gguf_file)
-    copy = cache_dir("models") / Path(SMOLLM2_GGUF).stem
-    if not (copy / "config.json").exists():
-        with _quiet_gguf():
-            lm = _from_pretrained(smollm2_path(), SMOLLM2_GGUF)
-        _save_plain(lm, copy)
-        return lm
-    return _from_pretrained(copy, None)
-
-
-def _save_plain(lm: nn.Module, folder: Path) -> None:
-    """Write ``lm`` as a plain float32 Hugging Face folder, atomically (transformers refuses
-    ``save_pretrained`` on a model read from a GGUF, dequantised or not)."""
-    from safetensors.torch import save_model
-
-    partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    config = lm.config.to_dict()
-    config.pop("quantization_config", None)
-    type(lm.config).from_dict(config).to_json_file(partial / "config.json")
-    save_model(lm, str(partial / "model.safetensors"))
-    os.replace(partial, folder)
+    return _from_pretrained(smollm2_plain(), None)
 
 
 def _from_pretrained(path: str | os.PathLike, gguf_file: str | None) -> nn.Module:

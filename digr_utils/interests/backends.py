@@ -80,6 +80,52 @@ def smollm2_path() -> Path:
     return Path(spec.origin).parent
 
 
+def smollm2_plain() -> Path:
+    """A plain float32 Hugging Face folder (model and tokenizer) of the bundled SmolLM2 GGUF,
+    dequantised into the model cache the first time and read from there after: parsing the GGUF
+    and converting its tokenizer took 20-35 s on the course's 2-core CPU, reading the copy 3 s."""
+    from digr_utils.runs import cache_dir
+
+    folder = cache_dir("models") / Path(SMOLLM2_GGUF).stem
+    if not (folder / "tokenizer_config.json").exists():  # absent, or an older copy without it
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        with _quiet_gguf():
+            lm = AutoModelForCausalLM.from_pretrained(str(smollm2_path()), gguf_file=SMOLLM2_GGUF,
+                                                      dtype=torch.float32)
+            tok = AutoTokenizer.from_pretrained(str(smollm2_path()), gguf_file=SMOLLM2_GGUF)
+        _save_plain(lm, tok, folder)
+    return folder
+
+
+def _save_plain(lm, tok, folder: Path) -> None:
+    """Write ``lm`` and ``tok`` as a plain float32 Hugging Face folder, atomically: a crash
+    leaves no half copy, and of two processes making it at once the second keeps the first's
+    (transformers refuses ``save_pretrained`` on a model read from a GGUF, so the config and
+    weights are written by hand)."""
+    import shutil
+
+    from safetensors.torch import save_model
+
+    partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    config = lm.config.to_dict()
+    config.pop("quantization_config", None)
+    type(lm.config).from_dict(config).to_json_file(partial / "config.json")
+    save_model(lm, str(partial / "model.safetensors"))
+    tok.save_pretrained(str(partial))
+    if not (folder / "tokenizer_config.json").exists():  # no copy yet, or an older one without it
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(partial, folder)
+            return
+        except OSError:  # another process has just put its copy there
+            pass
+    shutil.rmtree(partial, ignore_errors=True)
+
+
 class LocalHF:
     """A causal LM run in-process with transformers: greedy, batched, left-padded.
 
@@ -97,13 +143,15 @@ class LocalHF:
 
         from digr_utils.config import pick_device
 
-        if model is None:
-            model, gguf_file = smollm2_path(), SMOLLM2_GGUF
-        path = Path(model)
-        if (path.is_absolute() or str(model).startswith(".")) and not path.exists():
-            raise FileNotFoundError(f"LocalHF: model path {path} does not exist; pass a folder "
-                                    "holding a transformers model, or model=None for the bundled SmolLM2")
-        self.model = f"{path.name}/{gguf_file}" if gguf_file else str(model)
+        if model is None:  # named as the GGUF in cache keys, read from its plain copy
+            self.model = f"{smollm2_path().name}/{SMOLLM2_GGUF}"
+            model = smollm2_plain()
+        else:
+            path = Path(model)
+            if (path.is_absolute() or str(model).startswith(".")) and not path.exists():
+                raise FileNotFoundError(f"LocalHF: model path {path} does not exist; pass a folder "
+                                        "holding a transformers model, or model=None for the bundled SmolLM2")
+            self.model = f"{path.name}/{gguf_file}" if gguf_file else str(model)
         self.settings = settings
         self.device = device or pick_device()
         hf_logging.disable_progress_bar()
