@@ -5,8 +5,9 @@ instead of fused (the paper's later release's choice).
 For each seed, trains (or reuses) the default deep SFT model of one interest source and one per
 ablation of ``digr_utils.evaluation.ID_ABLATIONS``: each has its own labels, item vectors,
 semantic IDs and SFT bundle, so every run is resumable and a rerun reuses what finished. Prints
-one JSON line per run, then a summary line (means over seeds). Notebook 07 shows the seed-0
-runs of its preset when they exist.
+one JSON line per run, then a summary line (means over seeds), and keeps the per-seed figures as
+an ``ablations`` run. Notebook 07 shows the seed-0 runs of its preset when they exist, and the
+figures of ``--seeds 0 1 2`` with their spread once this script has run them.
 
     python benchmarks/ablations.py --preset tutorial --seeds 0
 
@@ -20,7 +21,9 @@ import time
 
 import numpy as np
 
-from digr_utils.evaluation import ID_ABLATIONS
+from digr_utils.config import get_preset
+from digr_utils.data.stage import load_data
+from digr_utils.evaluation import ID_ABLATIONS, save_ablations
 from digr_utils.gen.stage import run_sft
 from digr_utils.interests.stage import MINED_SOURCES, InterestSource
 from digr_utils.labeling.stage import LabelRecipe
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                          "wall_seconds": round(time.perf_counter() - start, 1),
                          "run": str(run.run.folder)})
             print(json.dumps(rows[-1]), flush=True)
+    data = load_data(get_preset(args.preset))
+    save_ablations(data, source.name, args.seeds, args.epochs, rows)
     summary = {v: {f: round(float(np.mean([r[f] for r in rows if r["variant"] == v])), 4)
                    for f in FIGURES} for v in VARIANTS}
     print(json.dumps({"summary": summary, "interests": source.label, "seeds": args.seeds,

@@ -352,6 +352,31 @@ def finished_variant(data: Data, sft: Run, labels: LabelRecipe = LabelRecipe(),
     return None if ids is None else finished_run(data.key, "sft", {**sft.recipe, "sids": ids.key})
 
 
+def _ablation_recipe(interests: str, seeds: Sequence[int], epochs: int | None) -> dict:
+    return {"interests": interests, "seeds": sorted(int(s) for s in seeds), "epochs": epochs,
+            "variants": ["default", *ID_ABLATIONS]}
+
+
+def save_ablations(data: Data, interests: str, seeds: Sequence[int], epochs: int | None,
+                   rows: Sequence[dict]) -> Run:
+    """Keep ``benchmarks/ablations.py``'s per-seed figures (one row per variant and seed) as an
+    ``ablations`` run, so notebook 07 can show them over seeds without training anything."""
+    from digr_utils.runs import open_run
+
+    run = open_run(data.key, "ablations", _ablation_recipe(interests, seeds, epochs),
+                   f"ablations-{interests}")
+    run.save_metrics({"rows": list(rows)})
+    return run
+
+
+def load_ablations(data: Data, interests: str = "panel", seeds: Sequence[int] = (0, 1, 2),
+                   epochs: int | None = None) -> pd.DataFrame | None:
+    """The per-seed ID-ablation figures :func:`save_ablations` kept for these settings (columns
+    ``variant``, ``seed`` and the test figures), or None when the script has not run them."""
+    run = finished_run(data.key, "ablations", _ablation_recipe(interests, seeds, epochs))
+    return None if run is None else pd.DataFrame(run.metrics()["rows"])
+
+
 def load_evaluation(data: Data, seeds: Sequence[int] = (0, 1, 2),
                     sources: Sequence[str] = ("none", "panel"), method: str = "rqvae",
                     trials: int = 1) -> list[Scored] | None:

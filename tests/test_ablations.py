@@ -12,7 +12,7 @@ import pytest
 from digr_utils.config import REPO_ROOT
 from digr_utils.data.stage import load_data
 from digr_utils.embed import encode
-from digr_utils.evaluation import ID_ABLATIONS, finished_variant
+from digr_utils.evaluation import ID_ABLATIONS, finished_variant, load_ablations
 from digr_utils.gen.stage import run_sft
 from digr_utils.interests.scoring import scorer_key
 from digr_utils.interests.stage import InterestSource
@@ -136,3 +136,8 @@ def test_the_benchmark_trains_the_default_and_each_ablation_as_distinct_runs(mon
     assert len(recipes) == 4 and len({r["run"] for r in rows}) == 4
     assert rows[0]["run"] == "panel-rqvae-aux" and all(c[5] == {"epochs": 1} for c in calls)
     assert '"summary"' in capsys.readouterr().out.strip().splitlines()[-1]
+    data = load_data("ci")
+    kept = load_ablations(data, "panel", (1, 0), epochs=1)  # what notebook 07 reads back
+    assert kept.to_dict(orient="records") == rows
+    assert load_ablations(data, "panel", (0, 1)) is None  # other epochs: another run
+    assert load_ablations(data, "panel", (0,), epochs=1) is None  # other seeds: another run

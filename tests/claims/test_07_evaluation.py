@@ -80,3 +80,14 @@ def test_each_id_ablation_has_its_own_ids(fig):
     # "change the semantic IDs, so each needs its own labels, IDs and SFT model"
     _id_ablations(fig)
     assert fig["ID ablations · each its own IDs"] is True
+
+
+def test_the_id_ablations_over_seeds_include_the_default_model_shown_for_one_seed(fig):
+    # the second IDs figure reads benchmarks/ablations.py's runs: its seed-0 default is the very
+    # model the first figure's "fused (default)" bar and the interest-source bars show
+    if not fig["ID ablations over seeds shown"]:
+        pytest.skip("benchmarks/ablations.py --seeds 0 1 2 had not run when the notebook ran")
+    assert fig["ID ablations over seeds · fused (default) · seed 0"] == pytest.approx(
+        fig["ablation · interest source (SFT) · panel"], abs=1e-4)
+    variants = {k.split(" · ")[1] for k in fig if k.startswith("ID ablations over seeds · ")}
+    assert variants == {"fused (default)", "without RLDI", "without visual cues", "appended"}
