@@ -129,15 +129,20 @@ def score_ranked(lists: Lists, split, seed: int = 0, tolerance: float = 0.05,
     return Scored(lists.model, lists.interests, seed, *score_lists(top, split), tuning), table
 
 
-def sasrec_trials(trials: int, preset: Preset) -> list:
+def sasrec_trials(trials: int, preset: Preset, encoder: str = "transformer") -> list:
     """The first ``trials`` SASRec settings of a fixed grid (defaults first); each may train
-    four times the preset's SFT epochs, stopping after 3 epochs without a better validation."""
+    four times the preset's SFT epochs, stopping after 3 epochs without a better validation.
+    ``encoder="gru"``: the same grid for GRU4Rec."""
     from digr_utils.baselines.stage import SASRecConfig
 
-    base = SASRecConfig(epochs=4 * preset.epochs, patience=3)
+    base = SASRecConfig(epochs=4 * preset.epochs, patience=3, encoder=encoder)
     grid = [base, replace(base, dropout=0.5), replace(base, hidden=128), replace(base, lr=3e-3),
             replace(base, hidden=128, dropout=0.5), replace(base, lr=3e-4)]
     return grid[:trials]
+
+
+#: The ID-only sequence models of the table, by row: their encoder (same training, same grid).
+SEQUENCE_BASELINES = {"SASRec (item IDs)": "transformer", "GRU4Rec (item IDs)": "gru"}
 
 
 def sft_trials(trials: int) -> list[dict]:
@@ -162,7 +167,7 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
                     sources: Sequence[str] = ("none", "panel"), spec: DataSpec | None = None,
                     method: str = "rqvae", trials: int = 1, cold_start: bool = True,
                     grpo: bool = True, progress: bool = False) -> list[Scored]:
-    """Popularity, SASRec and, per interest source, the SFT model (``none`` = TIGER) and, for
+    """Popularity, SASRec, GRU4Rec and, per interest source, the SFT model (``none`` = TIGER) and, for
     mined sources with ``grpo``, SFT + GRPO with the interest-aware reward; each seed a whole
     pipeline, every learned model given ``trials`` settings tried on validation."""
     from digr_utils.baselines.popularity import Popularity
@@ -185,10 +190,12 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
 
     for seed in seeds:
         out.append(Scored("Popularity", "—", seed, figures, per_user, "none"))
-        sasrec, v = _best([train_sasrec(data, cfg, seed, max_len=p.max_history)[0]
-                           for cfg in sasrec_trials(trials, p)], lambda m: _valid_ndcg(m, data))
-        out.append(Scored("SASRec (item IDs)", "—", seed, *score(sasrec, data),
-                          f"best of {trials} on validation (NDCG@10 {v:.4f})"))
+        for row, encoder in SEQUENCE_BASELINES.items():
+            model, v = _best([train_sasrec(data, cfg, seed, max_len=p.max_history)[0]
+                              for cfg in sasrec_trials(trials, p, encoder)],
+                             lambda m: _valid_ndcg(m, data))
+            out.append(Scored(row, "—", seed, *score(model, data),
+                              f"best of {trials} on validation (NDCG@10 {v:.4f})"))
         for name in sources:
             source = InterestSource(name)
             runs = [run_sft(p, source, method, seed=seed, spec=spec, progress=progress, **o)
@@ -303,7 +310,8 @@ def evaluate_stage(preset: str | Preset | None = None, seeds: Sequence[int] = (0
 
 def _recipe(seeds: Sequence[int], sources: Sequence[str], method: str, trials: int) -> dict:
     return {"seeds": sorted(int(s) for s in seeds), "sources": list(sources), "method": method,
-            "trials": trials, "cold_start": True, "grpo": True}
+            "trials": trials, "cold_start": True, "grpo": True,
+            "baselines": ["Popularity", *SEQUENCE_BASELINES]}
 
 
 def _finished_runs(dataset: str, stage: str) -> list[Run]:

@@ -275,3 +275,52 @@ def test_sasrec_with_the_bce_loss_learns_the_cycle_and_an_unknown_loss_is_named(
     assert evaluate(model, split, ks=(1,))["all"]["HR@1"] == 1.0
     with pytest.raises(ValueError, match="loss='hinge'"):
         SASRec(_CYCLE, max_len=5, hidden=32).fit(split, **{**_FIT, "loss": "hinge"})
+
+
+# --- GRU4Rec: SASRec's training with a GRU as the sequence encoder ------------------------------
+
+def test_gru4rec_learns_the_cycle_and_only_its_recurrent_state_orders_the_items():
+    split = _cycle_split()
+    model = SASRec(_CYCLE, max_len=5, hidden=32, encoder="gru").fit(split, **_FIT)
+    assert model.name == "GRU4Rec" and isinstance(model._net.encoder, torch.nn.GRU)
+    assert evaluate(model, split, ks=(1,))["all"]["HR@1"] == 1.0
+    # right padding comes after the real items, so it cannot change a real position's state
+    table = model._net.item_table()
+    short, padded = torch.tensor([[3, 4, 5]]), torch.tensor([[3, 4, 5, _CYCLE, _CYCLE]])
+    model._net.eval()
+    torch.testing.assert_close(model._net.encode(short, table), model._net.encode(padded, table)[:, :3])
+    with pytest.raises(ValueError, match="encoder='lstm'"):
+        SASRec(_CYCLE, encoder="lstm")
+
+
+def test_gru4rec_saved_and_loaded_recommends_the_same(tmp_path):
+    split, motives = _motive_split()
+    model = SASRec(_NEW + 1, max_len=8, hidden=16, n_layers=1, encoder="gru")
+    model.fit(split, **{**_FIT, "epochs": 2, "batch_size": 16})
+    model.save(tmp_path / "gru4rec.pt")
+    again = SASRec.load(tmp_path / "gru4rec.pt")
+    assert again.name == "GRU4Rec"
+    histories = [[0, 1, 2], [8, 9], [16]]
+    assert again.recommend(histories, k=10).tolist() == model.recommend(histories, k=10).tolist()
+
+
+def test_gru4rec_is_its_own_run_and_sasrec_runs_keep_their_recipe(tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    from digr_utils.baselines.stage import SASRecConfig, train_sasrec
+    from digr_utils.data.stage import load_data
+    from digr_utils.runs import digest
+
+    monkeypatch.setenv("DIGR_ARTIFACTS", str(tmp_path))
+    data = load_data("ci")
+    quick = dict(hidden=16, n_layers=1, epochs=1)
+    _, sasrec = train_sasrec(data, SASRecConfig(**quick))
+    _, gru = train_sasrec(data, SASRecConfig(**quick, encoder="gru"))
+    assert sasrec.folder.name.startswith("sasrec-ids-") and gru.folder.name.startswith("gru4rec-ids-")
+    # the recipe SASRec runs were named by before the encoder existed, so they are found again
+    before = {"model": "sasrec", **{k: v for k, v in asdict(SASRecConfig(**quick)).items()
+                                    if k != "encoder"}, "seed": 0, "max_len": 20, "features": None}
+    assert sasrec.recipe == before and sasrec.key == digest({"stage": "baselines", **before})
+    assert gru.recipe["model"] == "gru4rec" and gru.metrics()["model"] == "GRU4Rec · ids"
+    with pytest.raises(ValueError, match="encoder='lstm'"):
+        SASRecConfig(encoder="lstm")

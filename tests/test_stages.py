@@ -222,7 +222,7 @@ def test_evaluate_prints_one_row_per_model_with_the_interest_source_named(capsys
     assert main(["evaluate", "--preset", "ci", "--interests", "none", "--seeds", "0"]) == 0
     f = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     rows = {r["model"]: r for r in f["rows"]}
-    assert set(rows) == {"Popularity", "SASRec (item IDs)", "TIGER (shallow IDs, SFT)"}
+    assert set(rows) == {"Popularity", "SASRec (item IDs)", "GRU4Rec (item IDs)", "TIGER (shallow IDs, SFT)"}
     assert rows["TIGER (shallow IDs, SFT)"]["interests"] == "no interests (surface text only)"
     for r in rows.values():
         assert 0 <= r["all NDCG@10"] <= r["all HR@10"] <= 1 and r["seeds"] == 1

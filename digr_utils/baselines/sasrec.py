@@ -1,6 +1,8 @@
 """SASRec (Kang & McAuley, 2018): a small causal transformer over item-ID sequences.
 
-The strongest ID-only baseline of the paper's table. With ``item_features`` (for example the
+The strongest ID-only baseline of the paper's table. ``encoder="gru"`` swaps the transformer for
+a GRU — GRU4Rec (Hidasi et al., 2016) trained the same way (full cross-entropy, the same windows,
+early stopping), so the two sequence encoders are compared on equal terms. With ``item_features`` (for example the
 shop's true motives, one-hot) each item's vector becomes ID embedding + Linear(features), so a
 new arrival that no training sequence contains can still be reached through what it shares.
 """
@@ -31,6 +33,9 @@ _IGNORE = -100  # cross-entropy's ignore_index: padded positions have no target
 #: full preset one batch's logits (41k positions x 20k items) would take 3.3 GB.
 LOGIT_BUDGET_BYTES = 256 * 2**20
 
+#: The sequence encoders and the models they make.
+ENCODERS = {"transformer": "SASRec", "gru": "GRU4Rec"}
+
 
 class SASRec:
     """Next-item model: item + position embeddings, causal self-attention, tied output scoring.
@@ -54,6 +59,7 @@ class SASRec:
         item_features: np.ndarray | None = None,
         seed: int = 0,
         zero_unseen_ids: bool = True,
+        encoder: str = "transformer",
     ):
         features = None
         if item_features is not None:
@@ -63,17 +69,22 @@ class SASRec:
                     f"SASRec: `item_features` must be (n_items, n_features) = ({n_items}, F), got "
                     f"shape {features.shape}; give one row per item, in item-id order."
                 )
+        if encoder not in ENCODERS:
+            raise ValueError(f"SASRec: encoder={encoder!r}; use one of {sorted(ENCODERS)}")
         self.n_items, self.max_len, self.seed = n_items, max_len, seed
+        self.name = ENCODERS[encoder]
         self.zero_unseen_ids = zero_unseen_ids
         # what save() records and load() rebuilds from (features travel in the weights)
         self._sizes = {"n_items": n_items, "max_len": max_len, "hidden": hidden,
                        "n_layers": n_layers, "n_heads": n_heads, "dropout": dropout,
-                       "seed": seed, "zero_unseen_ids": zero_unseen_ids}
+                       "seed": seed, "zero_unseen_ids": zero_unseen_ids,
+                       # named only when not the default, so SASRec checkpoints keep their sizes
+                       **({} if encoder == "transformer" else {"encoder": encoder})}
         distributed.setup()  # under torchrun: join the group, so each rank takes its own GPU
         self.device = distributed.device() or torch.device(pick_device())
         self.history: list[dict] = []
         seed_everything(seed)
-        self._net = _Net(n_items, max_len, hidden, n_layers, n_heads, dropout, features)
+        self._net = _Net(n_items, max_len, hidden, n_layers, n_heads, dropout, features, encoder)
         self._net.to(self.device)
 
     @deterministic()
@@ -131,7 +142,7 @@ class SASRec:
         self.history = state.history  # the same list, so save() writes the epochs so far
 
         main = distributed.is_main()
-        bar = progress_bar(total=epochs, initial=state.epoch, desc="SASRec", leave=False,
+        bar = progress_bar(total=epochs, initial=state.epoch, desc=self.name, leave=False,
                            enabled=verbose and main)
         while state.running(epochs):
             state.epoch += 1
@@ -146,7 +157,7 @@ class SASRec:
         bar.close()
         state.restore_best(self._net)
         if verbose and main:
-            print(f"SASRec: {len(self.history)} epochs, best valid NDCG@10 "
+            print(f"{self.name}: {len(self.history)} epochs, best valid NDCG@10 "
                   f"{state.best_score:.4f} at epoch {state.best_epoch}, final loss "
                   f"{self.history[-1]['loss']:.3f}")
         return self
@@ -314,7 +325,8 @@ def _my_share(batch: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, float
 class _Net(nn.Module):
     """The network; item ``n_items`` is the padding item (a zero vector)."""
 
-    def __init__(self, n_items, max_len, hidden, n_layers, n_heads, dropout, features):
+    def __init__(self, n_items, max_len, hidden, n_layers, n_heads, dropout, features,
+                 encoder="transformer"):
         super().__init__()
         self.n_items = n_items
         self.item_emb = nn.Parameter(torch.randn(n_items + 1, hidden) * 0.02)
@@ -329,13 +341,18 @@ class _Net(nn.Module):
             nn.init.normal_(self.feature_proj.weight, std=0.02)
         else:
             self.features, self.feature_proj = None, None
-        layer = nn.TransformerEncoderLayer(
-            hidden, n_heads, dim_feedforward=hidden, dropout=dropout, activation="gelu",
-            batch_first=True, norm_first=True,
-        )
-        # nested tensors do not apply to norm_first layers; saying so avoids a warning
-        self.encoder = nn.TransformerEncoder(layer, n_layers, norm=nn.LayerNorm(hidden),
-                                             enable_nested_tensor=False)
+        self.recurrent = encoder == "gru"
+        if self.recurrent:  # reads left to right: right padding never reaches a real position
+            self.encoder = nn.GRU(hidden, hidden, n_layers, batch_first=True,
+                                  dropout=dropout if n_layers > 1 else 0.0)
+        else:
+            layer = nn.TransformerEncoderLayer(
+                hidden, n_heads, dim_feedforward=hidden, dropout=dropout, activation="gelu",
+                batch_first=True, norm_first=True,
+            )
+            # nested tensors do not apply to norm_first layers; saying so avoids a warning
+            self.encoder = nn.TransformerEncoder(layer, n_layers, norm=nn.LayerNorm(hidden),
+                                                 enable_nested_tensor=False)
         self.dropout = nn.Dropout(dropout)
         self.scale = math.sqrt(hidden)
 
@@ -355,8 +372,11 @@ class _Net(nn.Module):
         """Hidden state after each position of right-padded ``seq`` (B, L); later pads never leak.
 
         Positions count back from each sequence's last item, as SASRec's left padding does, so the
-        most recent item always has position 0, which every training window trains.
+        most recent item always has position 0, which every training window trains. A GRU needs
+        no positions: its state is the order.
         """
+        if self.recurrent:
+            return self.encoder(self.dropout(table[seq] * self.scale))[0]
         length = seq.shape[1]
         n_real = (seq != self.n_items).sum(dim=1, keepdim=True)
         back = (n_real - 1 - torch.arange(length, device=seq.device)).clamp(min=0)

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SASRecConfig:
-    """SASRec's sizes and training budget (early stopping on validation NDCG@10)."""
+    """SASRec's sizes and training budget (early stopping on validation NDCG@10); with
+    ``encoder="gru"`` the same model with a GRU, GRU4Rec (``n_heads`` unused)."""
 
     hidden: int = 64
     n_layers: int = 2
@@ -31,6 +32,12 @@ class SASRecConfig:
     lr: float = 1e-3
     patience: int = 3
     loss: str = "ce"  # "ce": softmax over every item; "bce": one sampled negative (the original)
+    encoder: str = "transformer"  # or "gru" (GRU4Rec)
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ("transformer", "gru"):
+            raise ValueError(f"SASRecConfig: encoder={self.encoder!r}; use 'transformer' "
+                             "(SASRec) or 'gru' (GRU4Rec)")
 
 
 def train_sasrec(data: Data, config: SASRecConfig = SASRecConfig(), seed: int = 0,
@@ -42,25 +49,27 @@ def train_sasrec(data: Data, config: SASRecConfig = SASRecConfig(), seed: int = 
     ``features_name`` names them in the run's folder (their digest is in the recipe). Under
     torchrun every rank trains and evaluates its share; rank 0 writes the run's figures.
     """
-    from digr_utils.baselines.sasrec import SASRec
+    from digr_utils.baselines.sasrec import ENCODERS, SASRec
     from digr_utils.metrics import evaluate
 
-    fields = {"model": "sasrec", **asdict(config), "seed": seed, "max_len": max_len,
+    settings = asdict(config)
+    name = ENCODERS[settings.pop("encoder")]  # the model's name stands for its encoder in the recipe
+    fields = {"model": name.lower(), **settings, "seed": seed, "max_len": max_len,
               "features": None if item_features is None else
               digest(np.ascontiguousarray(item_features, dtype=np.float32).tobytes())}
-    run = open_run(data.key, "baselines", fields, f"sasrec-{features_name}")
+    run = open_run(data.key, "baselines", fields, f"{name.lower()}-{features_name}")
     best = run.path("best.pt")
     if run.finished:
         return SASRec.load(best), run
     model = SASRec(data.dataset.n_items, max_len=max_len, hidden=config.hidden,
                    n_layers=config.n_layers, n_heads=config.n_heads, dropout=config.dropout,
-                   item_features=item_features, seed=seed)
+                   item_features=item_features, seed=seed, encoder=config.encoder)
     model.fit(data.split, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
               patience=config.patience, verbose=progress, checkpoint_dir=run.folder,
               loss=config.loss)
     test = evaluate(model, data.split, "test")
     if distributed.is_main():
-        run.save_metrics({"model": f"SASRec · {features_name}", "dataset": data.key, "seed": seed,
+        run.save_metrics({"model": f"{name} · {features_name}", "dataset": data.key, "seed": seed,
                           "epochs_run": len(model.history),
                           **{f"test {g} {m}": v for g in ("all", "warm", "new")
                              for m, v in test[g].items()}})
