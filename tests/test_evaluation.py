@@ -177,3 +177,14 @@ def test_finished_run_matches_a_recipe_with_tuples_as_saved():
 
     open_run("tiny-find", "sids", {"sizes": (4, 4)}, "x").save_metrics({})
     assert finished_run("tiny-find", "sids", {"sizes": (4, 4)}) is not None
+
+
+def test_a_rows_tuning_note_names_the_setting_validation_chose():
+    from digr_utils.evaluation import _best, tuning_note
+
+    # the best validation score wins; on a tie the earlier setting (the defaults come first)
+    assert _best(["a", "b", "c"], {"a": 0.1, "b": 0.3, "c": 0.3}.get) == ("b", 0.3, 1)
+    assert tuning_note(3, {"lr": 1e-3}, 0.14994) == "best of 3 on validation: lr=0.001 (NDCG@10 0.1499)"
+    assert tuning_note(1, {}, 0.1) == "best of 1 on validation: defaults (NDCG@10 0.1000)"
+    assert tuning_note(3, {"hidden": 128, "dropout": 0.5}, 0.2).startswith(
+        "best of 3 on validation: hidden=128, dropout=0.5 (")
