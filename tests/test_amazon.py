@@ -252,6 +252,15 @@ def test_minionerec_rebuilds_sequences_without_train_file(folder_minionerec):
     assert _text(ds, "1") == ("Saw", "Sharp", "", "")
 
 
+def test_the_data_stage_does_not_k_core_minionerec_rows_again(folder_minionerec):
+    from digr_utils.data.stage import DataSpec, load_data
+
+    # uB's 3 items and items bought once would not survive a 5-core; the rows are kept whole
+    data = load_data("ci", DataSpec(folder_minionerec))
+    assert (data.dataset.n_users, data.dataset.n_items) == (2, 7)
+    assert data.key.startswith("Shop-") and data.dataset.meta["cored_at_source"]
+
+
 def test_minionerec_bad_history_and_missing_splits(folder_minionerec):
     _minionerec_csv(folder_minionerec / "test_Shop_5_2016-10-2018-11.csv", [
         ("uA", "[1, 2, 3]", 4), ("uB", "[5, 6", 1)])
@@ -490,3 +499,13 @@ def test_shared_industrial_has_text_and_rebuilt_sequences():
     assert _seqs(ds)["A4042"][:8] == ["3112", "114", "2697", "2393", "2660", "3167", "2058", "1487"]
     assert _text(ds, "0")[0].startswith("SUPCO SPP6 Relay/Capacitor Hard Start Kit")
     assert all(len(codes) == 3 for codes in ds.meta["sids"].values())
+
+
+@needs_shared
+def test_the_data_stage_keeps_the_industrial_rows_whole_and_k_cores_letter_data_as_before():
+    from digr_utils.data.stage import DataSpec, load_data
+
+    data = load_data("ci", DataSpec(SHARED / "industrial_and_scientific"))
+    # a 5-core of these valid + test rows alone would leave 342 users and 180 items
+    assert data.dataset.n_users == 3_285 and data.dataset.meta["cored_at_source"]
+    assert all(len(h) >= 1 for h in data.split.train)

@@ -141,7 +141,9 @@ def load_minionerec(folder: str | Path, name: str, k: int | None = None) -> Data
     history is the tail of the sequence so far extends it by its target, any other row starts a
     new sequence (its history + target), and each user's longest sequence is kept (the first on
     ties). History before a user's first row is lost beyond those 10 items. Only items that
-    occur in some row are kept.
+    occur in some row are kept. The rows are taken as cored at the source (``meta
+    ["cored_at_source"]``): the shared folder's valid + test rows keep 3,285 users, a 5-core of
+    them 342.
     """
     folder = Path(folder)
     item_path = _find(folder, _ITEMS, name, "MiniOneRec items ({id: {title, ...}})")
@@ -164,6 +166,9 @@ def load_minionerec(folder: str | Path, name: str, k: int | None = None) -> Data
     index_path = _present(folder, _INDEX, name)
     ds = from_sequences(name, sequences, items=_text_table(texts),
                         meta=_meta("minionerec", item_path, *csvs, index_path))
+    # the rows come from a dataset already 5-cored whole; a second k-core over a part of them
+    # (the shared folder has no train file) would drop most users, so the data stage skips it
+    ds.meta["cored_at_source"] = True
     _require_match(item_path, texts, ds, csvs[0])
     return _finish(ds, k, index_path, csvs[0])
 

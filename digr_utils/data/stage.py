@@ -55,7 +55,8 @@ def as_preset(preset: str | Preset | None) -> Preset:
 
 def load_data(preset: str | Preset | None = None, spec: DataSpec | None = None,
               regenerate: bool = False) -> Data:
-    """The preset's bundled shop (or the real dataset ``spec`` names), k-cored and split."""
+    """The preset's bundled shop (or the real dataset ``spec`` names), k-cored (unless its
+    loader says the source already was: MiniOneRec rows) and split."""
     p = as_preset(preset)
     if spec is None:
         if regenerate:
@@ -70,8 +71,9 @@ def load_data(preset: str | Preset | None = None, spec: DataSpec | None = None,
 
         shop = None
         raw = load(spec.folder, spec.fmt, spec.name, k=None)
-        ds = k_core(raw, p.k_core)
-        key = f"{raw.name}-{digest([dataset_digest(raw), p.k_core, p.max_history], 8)}"
+        k = None if raw.meta.get("cored_at_source") else p.k_core
+        ds = raw if k is None else k_core(raw, k)
+        key = f"{raw.name}-{digest([dataset_digest(raw), k, p.max_history], 8)}"
     return Data(ds, leave_one_out(ds, p.max_history), shop, key)
 
 
