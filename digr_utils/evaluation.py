@@ -220,10 +220,11 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
             note = tuning_note(trials, sft_trials(trials)[i], v)
             row = "TIGER (shallow IDs, SFT)" if name == "none" else DEEP_SFT
             out.append(generative(row, source, sft.recommender, seed, note))
-            if grpo and source.mined:
-                refined = run_grpo(p, source, method, seed=seed, spec=spec, progress=progress)
+            if grpo and source.mined:  # from the SFT model validation chose
+                refined = run_grpo(p, source, method, seed=seed, spec=spec, progress=progress,
+                                   sft_settings=sft_trials(trials)[i])
                 out.append(generative(DEEP_GRPO, source, refined.recommender, seed,
-                                      "GRPO on the default SFT model, settings of benchmarks/grpo_tuning.py"))
+                                      "GRPO on the SFT row's model, settings of benchmarks/grpo_tuning.py"))
     return out
 
 

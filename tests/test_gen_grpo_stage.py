@@ -178,3 +178,13 @@ def test_the_bundle_loads_and_gated_and_ungated_runs_keep_two_folders(artifacts)
     saved = np.load(gated.run.path("test_top10.npz"))
     assert np.array_equal(saved["grpo"][:20], loaded.recommend(histories, 10))
     assert np.array_equal(saved["sft"][:20], gated.sft.recommender.recommend(histories, 10))
+
+
+def test_grpo_starts_from_the_sft_model_of_the_settings_it_is_given(artifacts):
+    # a tuned table refines the SFT trial validation chose, not the default SFT model
+    small = {"epochs": 1, "histories": 64, "valid_users": 20}
+    default = run_grpo("ci", InterestSource("none"), progress=False, **small)
+    tuned = run_grpo("ci", InterestSource("none"), progress=False, sft_settings={"lr": 1e-3}, **small)
+    assert tuned.sft.run.recipe["sft"]["lr"] == 1e-3 != default.sft.run.recipe["sft"]["lr"]
+    assert tuned.run.recipe["sft"] == tuned.sft.run.key != default.run.recipe["sft"]
+    assert run_grpo("ci", InterestSource("none"), progress=False, sft_settings={}, **small).run == default.run

@@ -89,10 +89,12 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
              config: GRPOConfig = GRPOConfig(), seed: int | None = None,
              spec: DataSpec | None = None, labels: LabelRecipe = LabelRecipe(),
              progress: bool = True, save: bool = True, backbone: CausalConfig | None = None,
-             vectors: VectorRecipe = VectorRecipe(), **overrides) -> GRPORun:
+             vectors: VectorRecipe = VectorRecipe(), sft_settings: dict | None = None,
+             **overrides) -> GRPORun:
     """Stage 2: GRPO on ``source``'s SFT bundle with ``reward``; reuses a finished run.
     ``backbone`` picks the SFT model it starts from (the T5 by default, or an LLM with LoRA),
-    ``labels`` and ``vectors`` the item vectors of its IDs (named in the run as in SFT's).
+    ``labels`` and ``vectors`` the item vectors of its IDs (named in the run as in SFT's),
+    ``sft_settings`` that model's SFTConfig overrides (a tuned trial's, e.g. ``{"lr": 1e-3}``).
 
     Mined sources get the quality bonus from RLDI's q_i; ``none`` has no q, so its reward has no
     bonus. ``overrides`` set :class:`GRPOTraining` fields (lr, epochs, histories...).
@@ -106,7 +108,7 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
     seed = p.seed if seed is None else seed
     data = load_data(p, spec)
     sft = run_sft(p, source, method, seed=seed, spec=spec, labels=labels, progress=progress,
-                  backbone=backbone, vectors=vectors)
+                  backbone=backbone, vectors=vectors, **(sft_settings or {}))
     config = replace(config, reward=reward)
     train = GRPOTraining.for_preset(p, seed=seed, **overrides)
     run = None
