@@ -180,11 +180,19 @@ def test_the_bundle_loads_and_gated_and_ungated_runs_keep_two_folders(artifacts)
     assert np.array_equal(saved["sft"][:20], gated.sft.recommender.recommend(histories, 10))
 
 
-def test_grpo_starts_from_the_sft_model_of_the_settings_it_is_given(artifacts):
+def test_grpo_starts_from_the_sft_model_of_the_settings_it_is_given(monkeypatch):
     # a tuned table refines the SFT trial validation chose, not the default SFT model
-    small = {"epochs": 1, "histories": 64, "valid_users": 20}
-    default = run_grpo("ci", InterestSource("none"), progress=False, **small)
-    tuned = run_grpo("ci", InterestSource("none"), progress=False, sft_settings={"lr": 1e-3}, **small)
-    assert tuned.sft.run.recipe["sft"]["lr"] == 1e-3 != default.sft.run.recipe["sft"]["lr"]
-    assert tuned.run.recipe["sft"] == tuned.sft.run.key != default.run.recipe["sft"]
-    assert run_grpo("ci", InterestSource("none"), progress=False, sft_settings={}, **small).run == default.run
+    asked = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_sft(*args, **kwargs):
+        asked.append({k: v for k, v in kwargs.items() if k in ("lr", "weight_decay", "epochs")})
+        raise Stop
+
+    monkeypatch.setattr("digr_utils.gen.stage.run_sft", fake_sft)
+    for settings in ({"lr": 1e-3}, {}, None):
+        with pytest.raises(Stop):
+            run_grpo("ci", InterestSource("none"), progress=False, sft_settings=settings)
+    assert asked == [{"lr": 1e-3}, {}, {}]
