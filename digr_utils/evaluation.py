@@ -183,9 +183,9 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
                     sources: Sequence[str] = ("none", "panel"), spec: DataSpec | None = None,
                     method: str = "rqvae", trials: int = 1, cold_start: bool = True,
                     grpo: bool = True, progress: bool = False) -> list[Scored]:
-    """Popularity, SASRec, GRU4Rec and, per interest source, the SFT model (``none`` = TIGER) and, for
-    mined sources with ``grpo``, SFT + GRPO with the interest-aware reward; each seed a whole
-    pipeline, every learned model given ``trials`` settings tried on validation."""
+    """Popularity, SASRec, GRU4Rec and, per interest source, the SFT model (``none`` = TIGER)
+    and, for mined sources with ``grpo``, SFT + GRPO with the interest-aware reward; each seed a
+    whole pipeline, every learned model given ``trials`` settings tried on validation."""
     from digr_utils.baselines.popularity import Popularity
     from digr_utils.baselines.stage import train_sasrec
     from digr_utils.gen.coldstart import ColdStartRecommender, choose_share
@@ -211,7 +211,8 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
             model, v, i = _best([train_sasrec(data, cfg, seed, max_len=p.max_history)[0]
                                  for cfg in grid], lambda m: _valid_ndcg(m, data))
             changed = {k: x for k, x in asdict(grid[i]).items() if x != getattr(grid[0], k)}
-            out.append(Scored(row, "—", seed, *score(model, data), tuning_note(trials, changed, v)))
+            out.append(Scored(row, "—", seed, *score(model, data),
+                              tuning_note(trials, changed, v)))
         for name in sources:
             source = InterestSource(name)
             runs = [run_sft(p, source, method, seed=seed, spec=spec, progress=progress, **o)
@@ -223,8 +224,9 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
             if grpo and source.mined:  # from the SFT model validation chose
                 refined = run_grpo(p, source, method, seed=seed, spec=spec, progress=progress,
                                    sft_settings=sft_trials(trials)[i])
-                out.append(generative(DEEP_GRPO, source, refined.recommender, seed,
-                                      "GRPO on the SFT row's model, settings of benchmarks/grpo_tuning.py"))
+                out.append(generative(
+                    DEEP_GRPO, source, refined.recommender, seed,
+                    "GRPO on the SFT row's model, settings of benchmarks/grpo_tuning.py"))
     return out
 
 

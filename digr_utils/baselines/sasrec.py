@@ -2,9 +2,10 @@
 
 The strongest ID-only baseline of the paper's table. ``encoder="gru"`` swaps the transformer for
 a GRU — GRU4Rec (Hidasi et al., 2016) trained the same way (full cross-entropy, the same windows,
-early stopping), so the two sequence encoders are compared on equal terms. With ``item_features`` (for example the
-shop's true motives, one-hot) each item's vector becomes ID embedding + Linear(features), so a
-new arrival that no training sequence contains can still be reached through what it shares.
+early stopping), so the two sequence encoders are compared on equal terms. With
+``item_features`` (for example the shop's true motives, one-hot) each item's vector becomes ID
+embedding + Linear(features), so a new arrival that no training sequence contains can still be
+reached through what it shares.
 """
 from __future__ import annotations
 
