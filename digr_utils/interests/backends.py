@@ -83,7 +83,8 @@ def smollm2_path() -> Path:
 def smollm2_plain() -> Path:
     """A plain float32 Hugging Face folder (model and tokenizer) of the bundled SmolLM2 GGUF,
     dequantised into the model cache the first time and read from there after: parsing the GGUF
-    and converting its tokenizer took 20-35 s on the course's 2-core CPU, reading the copy 3 s."""
+    and converting its tokenizer took 20-35 s on the course's 2-core CPU, reading the copy about
+    a second."""
     from digr_utils.runs import cache_dir
 
     folder = cache_dir("models") / Path(SMOLLM2_GGUF).stem
