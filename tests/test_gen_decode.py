@@ -132,6 +132,23 @@ def test_recommend_batches_users(model, catalog, users):
     np.testing.assert_array_equal(top, expected.numpy())
 
 
+def test_recommend_sorts_users_by_length_and_keeps_their_order(model, catalog):
+    """Batches of length-sorted users cut to their longest history rank as one padded batch
+    does, in the callers' order; a left-padded mask keeps every column."""
+    rng = np.random.default_rng(3)
+    ids = torch.as_tensor(rng.integers(2, VOCAB, size=(7, 10)))
+    lengths = torch.tensor([10, 3, 7, 1, 10, 5, 2])
+    right = (torch.arange(10) < lengths[:, None]).long()
+    trie = CatalogTrie(catalog, VOCAB, "cpu")
+    expected, _ = constrained_beam_search(model, ids, right, trie, beams=6, top_k=3)
+    top = recommend(model, ids, right, trie, BeamSettings(beams=6, top_k=3, batch_size=2))
+    np.testing.assert_array_equal(top, expected.numpy())
+    left = right.flip(1)
+    expected, _ = constrained_beam_search(model, ids, left, trie, beams=6, top_k=3)
+    top = recommend(model, ids, left, trie, BeamSettings(beams=6, top_k=3, batch_size=2))
+    np.testing.assert_array_equal(top, expected.numpy())
+
+
 def test_errors_name_the_argument_and_the_fix(model, users):
     trie = CatalogTrie(HAND, VOCAB, "cpu")
     with pytest.raises(ValueError, match=r"BeamSettings: top_k=11 > beams=10.*raise beams"):
