@@ -283,6 +283,7 @@ def test_gru4rec_learns_the_cycle_and_only_its_recurrent_state_orders_the_items(
     split = _cycle_split()
     model = SASRec(_CYCLE, max_len=5, hidden=32, encoder="gru").fit(split, **_FIT)
     assert model.name == "GRU4Rec" and isinstance(model._net.encoder, torch.nn.GRU)
+    assert model._net.pos_emb is None  # its state is the order: no position table to train
     assert evaluate(model, split, ks=(1,))["all"]["HR@1"] == 1.0
     # right padding comes after the real items, so it cannot change a real position's state
     table = model._net.item_table()
@@ -322,5 +323,6 @@ def test_gru4rec_is_its_own_run_and_sasrec_runs_keep_their_recipe(tmp_path, monk
                                     if k != "encoder"}, "seed": 0, "max_len": 20, "features": None}
     assert sasrec.recipe == before and sasrec.key == digest({"stage": "baselines", **before})
     assert gru.recipe["model"] == "gru4rec" and gru.metrics()["model"] == "GRU4Rec · ids"
+    assert gru.recipe["positions"] is False  # not the first GRU4Rec runs, which had a table
     with pytest.raises(ValueError, match="encoder='lstm'"):
         SASRecConfig(encoder="lstm")

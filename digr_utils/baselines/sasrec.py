@@ -330,8 +330,11 @@ class _Net(nn.Module):
                  encoder="transformer"):
         super().__init__()
         self.n_items = n_items
+        self.recurrent = encoder == "gru"
         self.item_emb = nn.Parameter(torch.randn(n_items + 1, hidden) * 0.02)
-        self.pos_emb = nn.Parameter(torch.randn(max_len, hidden) * 0.02)
+        # a GRU needs no positions: its state is the order
+        self.pos_emb = (None if self.recurrent
+                        else nn.Parameter(torch.randn(max_len, hidden) * 0.02))
         self.register_buffer("id_mask", torch.ones(n_items + 1, 1))
         self.id_mask[n_items] = 0.0
         self.register_buffer("no_vector", torch.zeros(n_items, dtype=torch.bool))
@@ -342,7 +345,6 @@ class _Net(nn.Module):
             nn.init.normal_(self.feature_proj.weight, std=0.02)
         else:
             self.features, self.feature_proj = None, None
-        self.recurrent = encoder == "gru"
         if self.recurrent:  # reads left to right: right padding never reaches a real position
             self.encoder = nn.GRU(hidden, hidden, n_layers, batch_first=True,
                                   dropout=dropout if n_layers > 1 else 0.0)

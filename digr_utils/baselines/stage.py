@@ -54,7 +54,10 @@ def train_sasrec(data: Data, config: SASRecConfig = SASRecConfig(), seed: int = 
 
     settings = asdict(config)
     name = ENCODERS[settings.pop("encoder")]  # the model's name stands for its encoder in the recipe
-    fields = {"model": name.lower(), **settings, "seed": seed, "max_len": max_len,
+    # GRU4Rec has no position embeddings (its first runs carried an unused table, and are not
+    # loaded into this network); named only there, so SASRec's recipe hashes as before
+    fields = {"model": name.lower(), **({"positions": False} if config.encoder == "gru" else {}),
+              **settings, "seed": seed, "max_len": max_len,
               "features": None if item_features is None else
               digest(np.ascontiguousarray(item_features, dtype=np.float32).tobytes())}
     run = open_run(data.key, "baselines", fields, f"{name.lower()}-{features_name}")
