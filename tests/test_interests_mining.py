@@ -179,6 +179,16 @@ def test_the_bundled_model_is_read_from_its_plain_copy_under_the_gguf_name(smoll
     assert read == [(str(smollm2_plain()), None)] and again.model == smollm2.model
 
 
+def test_the_model_cache_is_shared_unless_digr_models_moves_it(monkeypatch, tmp_path):
+    from digr_utils.interests.backends import model_cache
+
+    monkeypatch.delenv("DIGR_MODELS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert model_cache() == tmp_path / "xdg" / "digr_utils" / "models"  # not under DIGR_CACHE
+    monkeypatch.setenv("DIGR_MODELS", str(tmp_path / "mine"))
+    assert model_cache() == tmp_path / "mine"
+
+
 def test_a_prompt_longer_than_the_context_is_a_recorded_failure(smollm2):
     huge = [{"role": "user", "content": "word " * (smollm2.context + 10)}]
     ok = [{"role": "user", "content": "Why buy a kettle?"}]

