@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,8 @@ class Scored:
     figures: dict
     per_user: np.ndarray
     tuning: str
+    #: the settings its trials moved off the defaults ({}: the defaults won); None: no trials
+    chosen: dict | None = field(default=None)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -168,11 +170,15 @@ def _best(candidates, valid_score):
     return best[2], best[0], best[1]
 
 
+def setting_text(changed: dict) -> str:
+    """Settings moved off the defaults as text, e.g. ``lr=0.001``; ``defaults`` when none."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in changed.items()) or "defaults"
+
+
 def tuning_note(trials: int, changed: dict, valid: float) -> str:
     """What a row's trials chose, e.g. ``best of 3 on validation: lr=0.001 (NDCG@10 0.1499)``."""
-    setting = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in changed.items()) or "defaults"
-    return f"best of {trials} on validation: {setting} (NDCG@10 {valid:.4f})"
+    return f"best of {trials} on validation: {setting_text(changed)} (NDCG@10 {valid:.4f})"
 
 
 def _valid_ndcg(model, data: Data) -> float:
@@ -197,12 +203,13 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
     out = []
     figures, per_user = score(Popularity().fit(data.split), data)
 
-    def generative(row: str, source: InterestSource, model, seed: int, note: str) -> Scored:
+    def generative(row: str, source: InterestSource, model, seed: int, note: str,
+                   chosen: dict | None) -> Scored:
         if cold_start:
             share, _ = choose_share(model, data.split)
             model = ColdStartRecommender(model, data.split.train_counts == 0, share)
             note += f"; cold-start share {share:g}"
-        return Scored(row, source.description, seed, *score(model, data), note)
+        return Scored(row, source.description, seed, *score(model, data), note, chosen)
 
     for seed in seeds:
         out.append(Scored("Popularity", "—", seed, figures, per_user, "none"))
@@ -212,21 +219,22 @@ def evaluate_models(preset: str | Preset | None = None, seeds: Sequence[int] = (
                                  for cfg in grid], lambda m: _valid_ndcg(m, data))
             changed = {k: x for k, x in asdict(grid[i]).items() if x != getattr(grid[0], k)}
             out.append(Scored(row, "—", seed, *score(model, data),
-                              tuning_note(trials, changed, v)))
+                              tuning_note(trials, changed, v), changed))
         for name in sources:
             source = InterestSource(name)
             runs = [run_sft(p, source, method, seed=seed, spec=spec, progress=progress, **o)
                     for o in sft_trials(trials)]
             sft, v, i = _best(runs, lambda r: r.figures["valid all NDCG@10"])
-            note = tuning_note(trials, sft_trials(trials)[i], v)
+            chosen = sft_trials(trials)[i]
             row = "TIGER (shallow IDs, SFT)" if name == "none" else DEEP_SFT
-            out.append(generative(row, source, sft.recommender, seed, note))
+            out.append(generative(row, source, sft.recommender, seed,
+                                  tuning_note(trials, chosen, v), chosen))
             if grpo and source.mined:  # from the SFT model validation chose
                 refined = run_grpo(p, source, method, seed=seed, spec=spec, progress=progress,
                                    sft_settings=sft_trials(trials)[i])
                 out.append(generative(
                     DEEP_GRPO, source, refined.recommender, seed,
-                    "GRPO on the SFT row's model, settings of benchmarks/grpo_tuning.py"))
+                    "GRPO on the SFT row's model, settings of benchmarks/grpo_tuning.py", None))
     return out
 
 
@@ -249,11 +257,18 @@ def results_table(scored: Sequence[Scored], columns: Sequence[str] = (
     for c in columns:
         table.insert(table.columns.get_loc(c) + 1, f"{c} std", std[c])
     table["seeds"] = groups["seed"].count()
-    table["tuning"] = [next(s.tuning for s in scored if s.key == k)
-                       for k in table.index]
+    table["tuning"] = [_tuning([s for s in scored if s.key == k]) for k in table.index]
     baseline = strongest_baseline(scored)
     table[f"p vs {baseline}"] = [paired_p(scored, k, baseline) for k in table.index]
     return table
+
+
+def _tuning(rows: Sequence[Scored]) -> str:
+    """A row's tuning note: the same on every seed, or each seed's."""
+    notes = [s.tuning for s in rows]
+    if len(set(notes)) == 1:
+        return notes[0]
+    return " | ".join(f"seed {s.seed}: {s.tuning}" for s in rows)
 
 
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
@@ -299,6 +314,14 @@ def relative_gain(scored: Sequence[Scored], key: tuple[str, str], baseline: str,
     return float(ours / theirs - 1.0)
 
 
+def seed_wins(gaps: Sequence[float]) -> str:
+    """Seed-against-seed differences in words: ``on 2 of 3 seeds (per seed +0.0040, ...)``,
+    the count of positive ones first, so prose never reports a mean without its seeds."""
+    gaps = [float(g) for g in gaps]
+    return (f"on {sum(g > 0 for g in gaps)} of {len(gaps)} seeds (per seed "
+            + ", ".join(f"{g:+.4f}" for g in gaps) + ")")
+
+
 def evaluate_stage(preset: str | Preset | None = None, seeds: Sequence[int] = (0,),
                    sources: Sequence[str] = ("none", "panel"), spec: DataSpec | None = None,
                    method: str = "rqvae", trials: int = 1, progress: bool = True) -> dict:
@@ -317,7 +340,7 @@ def evaluate_stage(preset: str | Preset | None = None, seeds: Sequence[int] = (0
              for m, i in table.index if m.startswith("DeepInterestGR")}
     write_json_atomic(run.path("scored.json"), [
         {"model": x.model, "interests": x.interests, "seed": x.seed, "figures": x.figures,
-         "tuning": x.tuning} for x in scored])
+         "tuning": x.tuning, "chosen": x.chosen} for x in scored])
     np.save(run.path("per_user.npy"), np.stack([x.per_user for x in scored]))
     return run.save_metrics({
         "dataset": data.key, "seeds": list(seeds), "trials": trials, "strongest_baseline": baseline,
@@ -330,7 +353,10 @@ def evaluate_stage(preset: str | Preset | None = None, seeds: Sequence[int] = (0
 def _recipe(seeds: Sequence[int], sources: Sequence[str], method: str, trials: int) -> dict:
     return {"seeds": sorted(int(s) for s in seeds), "sources": list(sources), "method": method,
             "trials": trials, "cold_start": True, "grpo": True,
-            "baselines": ["Popularity", *SEQUENCE_BASELINES]}
+            "baselines": ["Popularity", *SEQUENCE_BASELINES],
+            # what scored.json keeps per row and seed (``chosen`` since the trials' settings
+            # are data: runs without it are not found)
+            "kept": ["figures", "per_user", "tuning", "chosen"]}
 
 
 def _finished_runs(dataset: str, stage: str) -> list[Run]:
@@ -413,7 +439,7 @@ def load_evaluation(data: Data, seeds: Sequence[int] = (0, 1, 2),
     if run is None:
         return None
     rows, per_user = read_json(run.path("scored.json")), np.load(run.path("per_user.npy"))
-    return [Scored(r["model"], r["interests"], r["seed"], r["figures"], u, r["tuning"])
+    return [Scored(r["model"], r["interests"], r["seed"], r["figures"], u, r["tuning"], r["chosen"])
             for r, u in zip(rows, per_user)]
 
 

@@ -143,7 +143,9 @@ def test_digr_evaluate_keeps_its_table_for_the_notebook(monkeypatch, capsys):
 
     columns = ("all HR@5", "all NDCG@5", "all HR@10", "all NDCG@10", "warm HR@10", "warm NDCG@10",
                "new HR@10", "new NDCG@10")
-    rows = [Scored(m, i, seed, dict.fromkeys(columns, v + 0.01 * seed), np.array([v, v]), "t")
+    rows = [Scored(m, i, seed, dict.fromkeys(columns, v + 0.01 * seed), np.array([v, v]),
+                   f"t{seed}" if m == evaluation.DEEP_SFT else "t",
+                   {"lr": 0.001} if (m, seed) == (evaluation.DEEP_SFT, 1) else None)
             for seed in (0, 1, 2)
             for m, i, v in (("Popularity", "—", 0.05), ("SASRec (item IDs)", "—", 0.1),
                             (evaluation.DEEP_SFT, "panel", 0.12))]
@@ -156,6 +158,10 @@ def test_digr_evaluate_keeps_its_table_for_the_notebook(monkeypatch, capsys):
     back = load_evaluation(Data(), (0, 1, 2), ("none", "panel"))
     assert [(s.model, s.seed) for s in back] == [(s.model, s.seed) for s in rows]
     np.testing.assert_allclose(back[2].per_user, rows[2].per_user)
+    assert [s.chosen for s in back] == [s.chosen for s in rows]  # the trials' choice as data
+    table = evaluation.results_table(back)
+    assert table.loc[("SASRec (item IDs)", "—"), "tuning"] == "t"  # the same on every seed
+    assert table.loc[(evaluation.DEEP_SFT, "panel"), "tuning"] == "seed 0: t0 | seed 1: t1 | seed 2: t2"
     assert load_evaluation(Data(), (0, 1), ("none", "panel")) is None  # other seeds: not this run
 
 
@@ -180,7 +186,7 @@ def test_finished_run_matches_a_recipe_with_tuples_as_saved():
 
 
 def test_a_rows_tuning_note_names_the_setting_validation_chose():
-    from digr_utils.evaluation import _best, tuning_note
+    from digr_utils.evaluation import _best, setting_text, tuning_note
 
     # the best validation score wins; on a tie the earlier setting (the defaults come first)
     assert _best(["a", "b", "c"], {"a": 0.1, "b": 0.3, "c": 0.3}.get) == ("b", 0.3, 1)
@@ -188,3 +194,10 @@ def test_a_rows_tuning_note_names_the_setting_validation_chose():
     assert tuning_note(1, {}, 0.1) == "best of 1 on validation: defaults (NDCG@10 0.1000)"
     assert tuning_note(3, {"hidden": 128, "dropout": 0.5}, 0.2).startswith(
         "best of 3 on validation: hidden=128, dropout=0.5 (")
+    assert setting_text({}) == "defaults" and setting_text({"lr": 6e-3}) == "lr=0.006"
+
+
+def test_seed_wins_counts_the_seeds_above_and_lists_each():
+    from digr_utils.evaluation import seed_wins
+
+    assert seed_wins([0.004, -0.0012, 0.0]) == "on 1 of 3 seeds (per seed +0.0040, -0.0012, +0.0000)"

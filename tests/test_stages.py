@@ -228,3 +228,10 @@ def test_evaluate_prints_one_row_per_model_with_the_interest_source_named(capsys
         assert 0 <= r["all NDCG@10"] <= r["all HR@10"] <= 1 and r["seeds"] == 1
     assert f["strongest_baseline"] in rows
     assert rows[f["strongest_baseline"]][f"p vs {f['strongest_baseline']}"] is None
+    from digr_utils.evaluation import load_evaluation
+
+    kept = load_evaluation(load_data("ci"), (0,), ("none",))  # what notebook 07 reads back
+    # one trial: every learned model keeps its defaults ({}); popularity has no trials (None)
+    assert {s.model: s.chosen for s in kept} == {"Popularity": None, "SASRec (item IDs)": {},
+                                                 "GRU4Rec (item IDs)": {},
+                                                 "TIGER (shallow IDs, SFT)": {}}
