@@ -12,8 +12,8 @@ MiniOneRec), else on RQ-VAE IDs of the item text (the shallow pipeline). Both ar
 (``artifacts/<dataset>/baselines|sft/``): a second call reuses them, an interrupted one resumes.
 Prints our HR/NDCG@5/10 beside the published figures, the protocol differences, and wall times;
 the last line is the same as JSON. On this course's 2-core CPU (one thread per model): Beauty's
-SASRec about 30 minutes, its SID model 20-70 minutes an epoch (a GPU job); Industrial's
-SASRec 2 minutes and SID model 5.
+SASRec about 30 minutes, its SID model 20-70 minutes an epoch (a GPU job); Instruments' SASRec
+15 minutes; Industrial's SASRec 2 minutes and SID model 5.
 """
 from __future__ import annotations
 
