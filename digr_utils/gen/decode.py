@@ -250,7 +250,7 @@ def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie
     back in the callers' order); ``device`` is
     where to run, the model moved there if needed (default: where the model is). bf16 autocast
     on CUDA only. -1 pads users with fewer reachable items than ``top_k``. Inputs go to the
-    device and results come back in one transfer each, and the batches' widths are read once
+    device and results come back in one transfer each, and the batches' widths are read
     before the first, so batches queue up without a host sync.
     """
     settings = settings or BeamSettings()
@@ -283,7 +283,7 @@ def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie
 def _batch_widths(sorted_lengths: torch.Tensor, attention_mask: torch.Tensor,
                   size: int) -> list[int]:
     """Columns each batch of ``size`` length-sorted users needs: its longest history where
-    every mask pads on the right, all columns otherwise; read from the device once, not per batch."""
+    every mask pads on the right, all columns otherwise; read before the first batch, not per batch."""
     n, full = attention_mask.shape
     columns = torch.arange(full, device=attention_mask.device)
     right_padded = attention_mask.bool() == (columns < attention_mask.sum(dim=1, keepdim=True))
