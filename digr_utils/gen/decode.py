@@ -283,7 +283,8 @@ def recommend(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie
 def _batch_widths(sorted_lengths: torch.Tensor, attention_mask: torch.Tensor,
                   size: int) -> list[int]:
     """Columns each batch of ``size`` length-sorted users needs: its longest history where
-    every mask pads on the right, all columns otherwise; read before the first batch, not per batch."""
+    every mask pads on the right, all columns otherwise; read before the first batch, not per
+    batch."""
     n, full = attention_mask.shape
     columns = torch.arange(full, device=attention_mask.device)
     right_padded = attention_mask.bool() == (columns < attention_mask.sum(dim=1, keepdim=True))

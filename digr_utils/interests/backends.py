@@ -90,7 +90,8 @@ def model_cache() -> Path:
     root = os.environ.get("DIGR_MODELS")
     if root:
         return Path(root)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digr_utils" / "models"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "digr_utils" / "models"
 
 
 def smollm2_plain() -> Path:
