@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ class Scored:
     per_user: np.ndarray
     tuning: str
     #: the settings its trials moved off the defaults ({}: the defaults won); None: no trials
-    chosen: dict | None = field(default=None)
+    chosen: dict | None = None
 
     @property
     def key(self) -> tuple[str, str]:
