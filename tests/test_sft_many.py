@@ -1,5 +1,6 @@
 """run_sft_many: the runs a notebook compares, trained side by side on a multi-core CPU."""
 import concurrent.futures
+import os
 
 import pytest
 
@@ -39,3 +40,29 @@ def test_an_accelerator_trains_one_run_at_a_time_in_this_process(monkeypatch, de
     monkeypatch.setattr(stage, "run_sft", lambda **call: trained.append(call) or None)
     run_sft_many(CALLS)
     assert [c.get("train", True) for c in trained] == [False, False, True, True]
+
+
+@pytest.mark.parametrize("runs, cores, expected", [(3, 2, 3), (4, 2, 4), (9, 2, 4), (2, 8, 2)])
+def test_a_cpu_trains_every_run_at_once_up_to_two_per_core(monkeypatch, runs, cores, expected):
+    # three runs on two cores finish in about 1.5 runs' time at once, in 2 with two workers
+    monkeypatch.setattr(stage, "pick_device", lambda: "cpu")
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(stage, "run_sft", lambda **call: None)
+    pools = []
+
+    class Pool:
+        def __init__(self, workers, **kwargs):
+            pools.append(workers)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, calls):
+            return list(calls)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    run_sft_many([CALLS[0]] * runs)
+    assert pools == [expected]
