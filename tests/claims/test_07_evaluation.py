@@ -38,7 +38,7 @@ def test_the_rule_takes_the_largest_share_within_the_validation_budget(fig, ids)
 def test_every_row_names_its_interests_and_the_ones_that_know_the_answers_say_so(fig):
     rows = {key.split(" · ")[1] for key in fig if key.startswith("DeepInterestGR")}
     assert "simulated panel (knows the hidden motives)" in rows
-    assert any("oracle" in r and "cheating" in r for r in rows)
+    assert all("cheating" in r for r in rows if "oracle" in r)  # where the oracle's model is on disk
     assert any("SmolLM2" in r and "real LLM" in r for r in rows)  # a real LLM's row beside them
     assert all("knows the hidden motives" in r or "cheating" in r or "real LLM" in r for r in rows)
 

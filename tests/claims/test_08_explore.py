@@ -30,6 +30,8 @@ def test_oracle_explanations_are_never_mining_errors(f):
     # "The oracle's interests are the true motive names, so its wrong explanations are never
     # mining errors"
     keys = [k for k in f if k.startswith("reason · DeepInterestGR · oracle · SFT") and k.endswith("wrong for the item")]
+    if not any(k.startswith("reason · DeepInterestGR · oracle") for k in f):
+        pytest.skip("the oracle's SFT model was not on disk when notebook 08 ran")
     assert all(f[k] == 0 for k in keys)
 
 
