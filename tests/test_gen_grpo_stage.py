@@ -11,8 +11,8 @@ from digr_utils.cli import main
 from digr_utils.data.stage import load_data
 from digr_utils.gen.decode import CatalogTrie
 from digr_utils.gen.grpo import GRPOBatch, GRPOConfig, RewardConfig
-from digr_utils.gen.grpo_stage import (GRPOTraining, list_figures, run_grpo, run_grpo_many,
-                                       train_grpo, training_windows)
+from digr_utils.gen.grpo_stage import (GRPOTraining, list_figures, run_grpo, train_grpo,
+                                       training_windows)
 from digr_utils.gen.model import ModelConfig, build_model
 from digr_utils.gen.stage import load_recommender
 from digr_utils.gen.vocab import NEXT, SidVocab
@@ -178,23 +178,6 @@ def test_the_bundle_loads_and_gated_and_ungated_runs_keep_two_folders(artifacts)
     saved = np.load(gated.run.path("test_top10.npz"))
     assert np.array_equal(saved["grpo"][:20], loaded.recommend(histories, 10))
     assert np.array_equal(saved["sft"][:20], gated.sft.recommender.recommend(histories, 10))
-
-
-def test_finished_runs_are_loaded_by_run_grpo_many_and_unfinished_ones_not_trained_without_train(
-        artifacts, monkeypatch):
-    small = {"epochs": 1, "histories": 64, "valid_users": 20}
-    calls = [dict(preset="ci", source=InterestSource("none"), progress=False, **small),
-             dict(preset="ci", source=InterestSource("none"), reward=RewardConfig(gated=False),
-                  progress=False, **small)]
-    trained = [run_grpo(**call) for call in calls]  # trained, or loaded from the test above
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("finished runs are loaded, not trained again")
-
-    monkeypatch.setattr("digr_utils.gen.grpo_stage.train_grpo", no_training)
-    loaded = run_grpo_many(calls, workers=2)
-    assert [r.run.folder for r in loaded] == [r.run.folder for r in trained]
-    assert run_grpo(**{**calls[0], "histories": 48}, train=False) is None
 
 
 def test_grpo_starts_from_the_sft_model_of_the_settings_it_is_given(monkeypatch):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -90,16 +90,14 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
              spec: DataSpec | None = None, labels: LabelRecipe = LabelRecipe(),
              progress: bool = True, save: bool = True, backbone: CausalConfig | None = None,
              vectors: VectorRecipe = VectorRecipe(), sft_settings: dict | None = None,
-             train: bool = True, **overrides) -> GRPORun | None:
+             **overrides) -> GRPORun:
     """Stage 2: GRPO on ``source``'s SFT bundle with ``reward``; reuses a finished run.
     ``backbone`` picks the SFT model it starts from (the T5 by default, or an LLM with LoRA),
     ``labels`` and ``vectors`` the item vectors of its IDs (named in the run as in SFT's),
     ``sft_settings`` that model's SFTConfig overrides (a tuned trial's, e.g. ``{"lr": 1e-3}``).
 
     Mined sources get the quality bonus from RLDI's q_i; ``none`` has no q, so its reward has no
-    bonus. ``overrides`` set :class:`GRPOTraining` fields (lr, epochs, histories...). With
-    ``train=False`` a run not yet finished is left untrained and None is returned (the SFT model
-    it starts from is made).
+    bonus. ``overrides`` set :class:`GRPOTraining` fields (lr, epochs, histories...).
     """
     from digr_utils.gen.data import history_tensors
     from digr_utils.gen.stage import load_recommender, run_sft, save_bundle, score_figures
@@ -112,27 +110,25 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
     sft = run_sft(p, source, method, seed=seed, spec=spec, labels=labels, progress=progress,
                   backbone=backbone, vectors=vectors, **(sft_settings or {}))
     config = replace(config, reward=reward)
-    training = GRPOTraining.for_preset(p, seed=seed, **overrides)
+    train = GRPOTraining.for_preset(p, seed=seed, **overrides)
     run = None
     if save:
         fields = {"sft": sft.run.key, "reward": asdict(reward), "grpo": asdict(config),
-                  "train": asdict(training)}
+                  "train": asdict(train)}
         run = open_run(data.key, "grpo", fields, f"{source.label}-{reward.kind}"
                        f"{'' if reward.gated else '-ungated'}{recipe_tag(source, vectors, labels)}")
         if run.finished:
             return GRPORun(load_recommender(run.folder, data), _read_history(run), run.metrics(),
                            run, sft)
-    if not train:
-        return None
     quality = (torch.as_tensor(kept_interests(data, source, seed, labels)[1], dtype=torch.float32)
                if source.mined else None)
     policy = load_recommender(sft.run.folder, data)
     reference = sft.recommender.model
     split, cap = data.split, p.max_history
-    windows = training_windows(split.train, cap, training.histories, seed)
+    windows = training_windows(split.train, cap, train.histories, seed)
     batch = GRPOBatch(*history_tensors([h for h, _ in windows], policy.vocab, cap),
                       torch.tensor([t for _, t in windows]), quality)
-    watch = np.sort(np.random.default_rng(seed).permutation(len(split.valid_target))[:training.valid_users])
+    watch = np.sort(np.random.default_rng(seed).permutation(len(split.valid_target))[:train.valid_users])
     watched = GRPOBatch(*history_tensors([split.valid_history[u] for u in watch], policy.vocab, cap),
                         torch.as_tensor(split.valid_target[watch]), quality)
 
@@ -142,9 +138,9 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
         topk = distributed.gather_rows(lambda part: policy.recommend(part, 10),
                                        [split.valid_history[u] for u in watch])
         return {**ranking_metrics(topk, split.valid_target[watch], (10,)),
-                **rollout_scores(model, reference, watched, policy.trie, config, training.batch_size)}
+                **rollout_scores(model, reference, watched, policy.trie, config, train.batch_size)}
 
-    result = train_grpo(policy.model, reference, batch, policy.trie, config, training, validate,
+    result = train_grpo(policy.model, reference, batch, policy.trie, config, train, validate,
                         checkpoint_dir=run.folder if run else None, progress=progress)
     first, best = result.history.iloc[0], result.history.set_index("step").loc[result.best_step]
     before, after = _Memo(sft.recommender), _Memo(policy)
@@ -169,14 +165,6 @@ def run_grpo(preset: str | Preset | None = None, source: InterestSource = Intere
         run.save_metrics(figures)
     distributed.barrier()  # the other ranks return once rank 0 has written the bundle
     return GRPORun(policy, result.history, figures, run, sft)
-
-
-def run_grpo_many(calls: Sequence[dict], workers: int | None = None) -> list[GRPORun]:
-    """:func:`run_grpo` for each dict of its arguments in ``calls``, in order, the runs still to
-    train trained side by side on a multi-core CPU (:func:`~digr_utils.gen.stage.train_side_by_side`)."""
-    from digr_utils.gen.stage import train_side_by_side
-
-    return train_side_by_side(run_grpo, calls, workers)
 
 
 def training_windows(train: list[np.ndarray], cap: int, limit: int | None,

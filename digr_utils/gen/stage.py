@@ -8,7 +8,7 @@ in a fresh process, without the data or any earlier stage.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,31 +133,22 @@ def run_sft(preset: str | Preset | None = None, source: InterestSource = Interes
 
 
 def run_sft_many(calls: Sequence[dict], workers: int | None = None) -> list[SFTRun]:
-    """:func:`run_sft` for each dict of its arguments in ``calls``, in order, the runs still to
-    train trained side by side on a multi-core CPU (:func:`train_side_by_side`)."""
-    return train_side_by_side(run_sft, calls, workers)
-
-
-def train_side_by_side(stage: Callable, calls: Sequence[dict], workers: int | None = None) -> list:
-    """``stage(**call)`` for each call, in order (``stage`` is :func:`run_sft`, or another stage
-    with its ``train=False``); on a CPU with several cores the runs still to train are trained
-    side by side, one process and one thread each (``workers``: by default every run at once,
-    up to two per core).
+    """:func:`run_sft` for each dict of its arguments in ``calls``, in order; on a CPU with
+    several cores the runs still to train are trained side by side, one process and one thread
+    each (``workers``: by default every run at once, up to two per core).
 
     A second thread speeds the small T5 up far less than twice (about 1.6x on the tutorial shop
     here), so on 2 cores two runs side by side finish before the same two one after another on 2
-    threads; three at once share the 2 cores and finish in about 1.5 runs' time, where two
-    workers would take two (the third trained alone on one core). What the runs need first (IDs,
-    labels, the SFT model a GRPO run starts from) is made here, one run at a time, since runs of
-    one shop share those caches.
+    threads; three tutorial runs at once shared the 2 cores and finished in 674 s here, where two
+    workers take about 810 (the third trains alone, after the first). Their IDs and labels are made here first,
+    one at a time, since runs of one shop share those caches.
     On a GPU, under torchrun or with one core, the runs train one after another in this process.
     """
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
-    from functools import partial
 
-    ready = [stage(**{**call, "train": False}) for call in calls]  # what they need; finished runs
+    ready = [run_sft(**{**call, "train": False}) for call in calls]  # IDs, labels; finished runs
     todo = [call for call, run in zip(calls, ready) if run is None]
     if workers is None:
         on_cpu = pick_device() == "cpu" and not distributed.launched()
@@ -165,15 +156,15 @@ def train_side_by_side(stage: Callable, calls: Sequence[dict], workers: int | No
     if min(workers, len(todo)) > 1:
         with ProcessPoolExecutor(min(workers, len(todo)),
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
-            list(pool.map(partial(_train_on_one_thread, stage), todo))
-    return [run if run is not None else stage(**call) for call, run in zip(calls, ready)]
+            list(pool.map(_train_on_one_thread, todo))
+    return [run if run is not None else run_sft(**call) for call, run in zip(calls, ready)]
 
 
-def _train_on_one_thread(stage: Callable, call: dict) -> None:
+def _train_on_one_thread(call: dict) -> None:
     import torch
 
     torch.set_num_threads(1)
-    stage(**{**call, "progress": False})
+    run_sft(**{**call, "progress": False})
 
 
 def score_figures(recommender, data: Data) -> dict:
