@@ -44,8 +44,9 @@ PRESETS: dict[str, Preset] = {
     # SFT gets 20 epochs, with patience 3 from epoch 15 on (SFTConfig.min_epochs): in 12 the
     # shallow model (TIGER) was still improving (validation NDCG@10 0.114 at its last epoch,
     # 0.134 at epoch 18 of 20), which flattered the deep IDs.
-    # The oracle's SFT model would add 7 minutes to `make run` (a fourth SFT run on 2 cores) and
-    # take it past 25: `digr evaluate` and `digr sft --interests oracle` train it instead.
+    # The oracle's SFT model, a fourth in notebook 05, took that notebook's SFT from 645 s to
+    # 826 s and `make run` to the edge of its 25 minutes (runs of the same work varied by 4):
+    # `digr evaluate` and `digr sft --interests oracle` train it instead.
     "tutorial": Preset("tutorial", n_users=2000, n_items=1000, epochs=12, sft_epochs=20,
                        oracle_in_notebooks=False),
     # full: a GPU; larger shop (or real Amazon data), larger batches.
