@@ -45,7 +45,7 @@ PRESETS: dict[str, Preset] = {
     # shallow model (TIGER) was still improving (validation NDCG@10 0.114 at its last epoch,
     # 0.134 at epoch 18 of 20), which flattered the deep IDs.
     # The oracle's SFT model, a fourth in notebook 05, took that notebook's SFT from 645 s to
-    # 826 s and `make run` to the edge of its 25 minutes (runs of the same work varied by 4):
+    # 826 s and `make run` to the edge of its 25 minutes (runs of the same work varied by 4 minutes):
     # `digr evaluate` and `digr sft --interests oracle` train it instead.
     "tutorial": Preset("tutorial", n_users=2000, n_items=1000, epochs=12, sft_epochs=20,
                        oracle_in_notebooks=False),
