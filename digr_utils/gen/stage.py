@@ -140,7 +140,7 @@ def run_sft_many(calls: Sequence[dict], workers: int | None = None) -> list[SFTR
     A second thread speeds the small T5 up far less than twice (about 1.6x on the tutorial shop
     here), so on 2 cores two runs side by side finish before the same two one after another on 2
     threads; three tutorial runs at once shared the 2 cores and finished in 645-674 s here, where
-    two workers take about 810 (the third trains alone, after the first). Their IDs and labels
+    two workers would take about 810 (two runs' time: the third trains alone, after the first). Their IDs and labels
     are made here first, one at a time, since runs of one shop share those caches.
     On a GPU, under torchrun or with one core, the runs train one after another in this process.
     """
